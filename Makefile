@@ -1,0 +1,44 @@
+# throttlebed: `make run` and `make test` each do all of their own set-up on a fresh machine.
+PYTHON ?= python3.11
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+APT_PACKAGES := openvswitch-switch mininet iperf3 ethtool iputils-ping iproute2 chromium
+OUT    ?= out/national-day
+
+.PHONY: setup system-packages run test lint bench clean
+
+setup: system-packages $(STAMP)
+
+# Debian packages for the emulation backend and browser checks; only as root, only when missing.
+system-packages:
+	@if [ "$$(id -u)" = "0" ] && command -v apt-get >/dev/null; then \
+	  missing=""; for p in $(APT_PACKAGES); do \
+	    dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
+	  done; \
+	  if [ -n "$$missing" ]; then \
+	    echo "installing Debian packages:$$missing"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	  fi; \
+	else echo "not root: skipping Debian packages (the mininet backend and its tests need root)"; fi
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[dev]'
+	touch $(STAMP)
+
+run: setup
+	$(BIN)/throttlebed run throttlebed/experiments/scenarios/national-day.yaml --backend sim --out $(OUT)
+
+lint: setup
+	$(BIN)/ruff check throttlebed tests benchmarks
+
+test: setup lint
+	$(BIN)/python -m pytest -q
+
+bench: setup
+	$(BIN)/python benchmarks/run_all.py
+
+clean:
+	rm -rf $(VENV) out test-artifacts

@@ -1,0 +1,1 @@
+"""The Rules as code: regions, periods, the directive, statistics -> peaks -> caps, the case."""

@@ -1,0 +1,268 @@
+"""The directive of Appendix 3: case data and a table of (region, period, cap in kbit/s).
+
+One model, read and written as YAML or JSON, validated on the way in. Every validation failure
+becomes one InputError naming the row and the field (``rows[3].cap_kbps: ...``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import date, datetime
+from enum import StrEnum
+from ipaddress import IPv4Network
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictInt,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from throttlebed.directive.periods import Period, PeriodSet
+from throttlebed.directive.regions import is_region
+from throttlebed.errors import InputError
+from throttlebed.fileio import atomic_write_text
+
+Stage = Literal[10, 50, 90]
+"""Reduction in percent of the peak, by stage of Rules item 9."""
+
+STAGES: tuple[int, ...] = (10, 50, 90)
+
+
+class StageReading(StrEnum):
+    """How "within 8 months / 1 year / 1.5 years" of item 9 is read."""
+
+    ESCALATION = "escalation"  # stage N applies from month 8 / 12 / 18 after notification (default)
+    DEADLINE = "deadline"  # stage N must be in force by month 8 / 12 / 18
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class PeakMethod(_Model):
+    """How the peak of each (region, period) cell was taken from the statistics (item 8)."""
+
+    statistic: str = Field("max", description="'max' (the highest value) or 'pNN' (a percentile)")
+    sampling_interval_s: float = Field(gt=0, description="interval each sample averages over")
+    samples: int = Field(ge=0, description="samples that fell in some period")
+    unassigned_samples: int = Field(0, ge=0, description="samples outside every period or region")
+    days: int = Field(ge=0, description="distinct local dates in the statistics")
+    first_time: datetime | None = None
+    last_time: datetime | None = None
+    direction: str | None = Field(None, description="direction the statistics were filtered to")
+    source: str | None = Field(None, description="the statistics file")
+    units: Literal["kbit/s"] = "kbit/s"
+
+
+class DirectiveRow(_Model):
+    """One row of the Appendix 3 table."""
+
+    region: str = Field(description="ISO 3166-2 code of the regional object, e.g. KZ-75")
+    period: str = Field(description="period of the day, local time, HH:MM-HH:MM, half-open")
+    peak_kbps: float = Field(ge=0, description="highest measured value of the cell (item 8)")
+    cap_kbps: StrictInt = Field(ge=0, description="upper limit of throughput, kbit/s (item 9)")
+
+    @field_validator("region")
+    @classmethod
+    def _known_region(cls, v: str) -> str:
+        if not is_region(v):
+            raise ValueError(f"unknown region {v!r} (expected an ISO 3166-2 code such as KZ-75)")
+        return v
+
+    @field_validator("period", mode="before")
+    @classmethod
+    def _valid_period(cls, v: Any) -> str:
+        try:
+            return str(Period.parse(str(v)))
+        except InputError as e:
+            raise ValueError(str(e)) from None
+
+    @field_validator("cap_kbps", mode="before")
+    @classmethod
+    def _integer_cap(cls, v: Any) -> Any:
+        if isinstance(v, bool) or not isinstance(v, int):
+            raise ValueError(f"must be a whole number of kbit/s, got {v!r}")
+        return v
+
+    @model_validator(mode="after")
+    def _cap_not_above_peak(self) -> DirectiveRow:
+        if self.cap_kbps > self.peak_kbps:
+            raise ValueError(f"cap_kbps {self.cap_kbps} is above peak_kbps {self.peak_kbps:g}")
+        return self
+
+    @property
+    def period_obj(self) -> Period:
+        """The row's period, parsed."""
+        return Period.parse(self.period)
+
+
+class Directive(_Model):
+    """A directive to the State Technical Service (Appendix 3), with its case data."""
+
+    platform: str = Field(min_length=1, description="name of the foreign online platform")
+    platform_prefixes: list[IPv4Network] = Field(
+        default_factory=list, description="address prefixes of the platform's servers"
+    )
+    stage: Stage = Field(description="reduction from the peak in percent: 10, 50 or 90")
+    stage_reading: StageReading = StageReading.ESCALATION
+    directive_number: str | None = None
+    directive_date: date | None = None
+    notification_number: str | None = None
+    notification_date: date | None = None
+    method: PeakMethod | None = None
+    rows: Annotated[list[DirectiveRow], Field(min_length=1)]
+
+    @field_validator("stage", mode="before")
+    @classmethod
+    def _stage(cls, v: Any) -> Any:
+        if isinstance(v, bool) or v not in STAGES:
+            raise ValueError(f"must be 10, 50 or 90, got {v!r}")
+        return v
+
+    @model_validator(mode="after")
+    def _rows_consistent(self) -> Directive:
+        seen: dict[tuple[str, str], int] = {}
+        by_region: dict[str, list[tuple[int, Period]]] = {}
+        for i, row in enumerate(self.rows):
+            key = (row.region, row.period)
+            if key in seen:
+                raise ValueError(
+                    f"rows[{i}]: duplicate of rows[{seen[key]}] ({row.region} {row.period})"
+                )
+            seen[key] = i
+            p = row.period_obj
+            for j, q in by_region.get(row.region, []):
+                if p.overlaps(q):
+                    raise ValueError(
+                        f"rows[{i}].period: {p} overlaps rows[{j}].period {q} in {row.region}"
+                    )
+            by_region.setdefault(row.region, []).append((i, p))
+        return self
+
+    # ---- views -------------------------------------------------------------------------
+
+    def regions(self) -> list[str]:
+        """Regions named by the directive, in order of first appearance."""
+        return list(dict.fromkeys(r.region for r in self.rows))
+
+    def rows_for(self, region: str) -> list[DirectiveRow]:
+        """The rows of one region."""
+        return [r for r in self.rows if r.region == region]
+
+    def period_set(self, region: str) -> PeriodSet:
+        """The periods of one region, in row order."""
+        return PeriodSet(r.period_obj for r in self.rows_for(region))
+
+    def cap_at(self, region: str, minute_of_day: int) -> int | None:
+        """The cap in force in ``region`` at local minute ``minute_of_day``, None if uncapped."""
+        for r in self.rows_for(region):
+            if r.period_obj.contains_minute(minute_of_day % 1440):
+                return r.cap_kbps
+        return None
+
+    def uncovered(self) -> dict[str, list[str]]:
+        """Per region, the parts of the day no row covers (traffic there is not capped)."""
+        gaps = {reg: [str(p) for p in self.period_set(reg).uncovered()] for reg in self.regions()}
+        return {k: v for k, v in gaps.items() if v}
+
+    def to_data(self) -> dict[str, Any]:
+        """Plain JSON-able data (what YAML and JSON files hold)."""
+        return self.model_dump(mode="json", exclude_none=True)
+
+    def digest(self) -> str:
+        """SHA-256 of the canonical JSON form (for audit logs)."""
+        text = json.dumps(self.to_data(), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(text.encode()).hexdigest()
+
+
+# ---- reading and writing ---------------------------------------------------------------
+
+
+def _format_loc(loc: tuple[Any, ...]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += ("." if out else "") + str(part)
+    return out
+
+
+def validation_error_to_input_error(err: ValidationError, source: str | None) -> InputError:
+    """The first problem of a pydantic ValidationError as a one-line InputError."""
+    first = err.errors()[0]
+    loc = tuple(p for p in first["loc"] if not (isinstance(p, str) and p.startswith("function-")))
+    msg = first["msg"].removeprefix("Value error, ")
+    if first["type"] == "missing":
+        msg = "missing field"
+    elif first["type"] == "extra_forbidden":
+        msg = "unknown field"
+    more = len(err.errors()) - 1
+    if more:
+        msg += f" (and {more} more problem{'s' if more > 1 else ''})"
+    return InputError(msg, source=source, where=_format_loc(loc) or None)
+
+
+def directive_from_data(data: Any, source: str | None = None) -> Directive:
+    """Validate plain data (parsed YAML or JSON) into a Directive."""
+    if not isinstance(data, dict):
+        raise InputError("a directive must be a mapping with 'platform', 'stage' and 'rows'",
+                         source=source)
+    try:
+        return Directive.model_validate(data)
+    except ValidationError as e:
+        raise validation_error_to_input_error(e, source) from None
+
+
+def parse_directive_text(text: str, source: str | None = None) -> Directive:
+    """Parse a directive from YAML or JSON text (JSON is YAML)."""
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f"line {mark.line + 1}" if mark else None
+        reason = getattr(e, "problem", None) or "not valid YAML or JSON"
+        raise InputError(str(reason), source=source, where=where) from None
+    return directive_from_data(data, source)
+
+
+def load_directive(path: str | Path) -> Directive:
+    """Read and validate a directive file (``.yaml``, ``.yml`` or ``.json``)."""
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except OSError as e:
+        raise InputError(e.strerror or "cannot read", source=str(p)) from None
+    except UnicodeDecodeError:
+        raise InputError("not a UTF-8 text file", source=str(p)) from None
+    return parse_directive_text(text, source=str(p))
+
+
+def directive_to_yaml(directive: Directive) -> str:
+    """The directive as YAML text."""
+    return yaml.safe_dump(directive.to_data(), sort_keys=False, allow_unicode=True)
+
+
+def directive_to_json(directive: Directive) -> str:
+    """The directive as JSON text."""
+    return json.dumps(directive.to_data(), indent=2, ensure_ascii=False) + "\n"
+
+
+def save_directive(directive: Directive, path: str | Path) -> Path:
+    """Write the directive atomically, as JSON if ``path`` ends in .json, YAML otherwise."""
+    p = Path(path)
+    text = directive_to_json(directive) if p.suffix == ".json" else directive_to_yaml(directive)
+    return atomic_write_text(p, text)
+
+
+def directive_json_schema() -> dict[str, Any]:
+    """The JSON Schema of a directive file."""
+    return Directive.model_json_schema()

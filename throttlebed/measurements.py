@@ -1,0 +1,120 @@
+"""The measurement table every layer speaks: ``time, region, kbps`` (+ direction, traffic, source).
+
+- ``time``: local Kazakh time (UTC+5, naive) at the start of the sampling interval;
+- ``region``: ISO 3166-2 code of the regional object;
+- ``kbps``: mean throughput over one sampling interval, kbit/s;
+- ``direction`` (optional): ``down`` (platform -> users) or ``up``;
+- ``traffic`` (optional): ``platform`` or ``other`` (non-platform services, for collateral);
+- ``source`` (optional): who measured it (``sim-fluid``, ``ovs-flow-counters``, ``receiver``...).
+
+Files are CSV or Parquet. Reading validates every row; the first bad one is an InputError naming
+the file, the row (1-based, header not counted) and the field.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from throttlebed.directive.periods import KZ_UTC_OFFSET
+from throttlebed.directive.regions import region_codes
+from throttlebed.errors import InputError
+from throttlebed.fileio import atomic_write
+
+REQUIRED_COLUMNS = ("time", "region", "kbps")
+OPTIONAL_COLUMNS = ("direction", "traffic", "source")
+DIRECTIONS = ("down", "up")
+TRAFFIC_KINDS = ("platform", "other")
+
+
+def _suffix(path: Path) -> str:
+    suffix = path.suffix.lower()
+    if suffix not in (".csv", ".parquet", ".pq"):
+        raise InputError("unknown file type (expected .csv or .parquet)", source=str(path))
+    return suffix
+
+
+def _to_local_naive(values: pd.Series, source: str) -> pd.Series:
+    """Parse ISO times; aware ones are converted to UTC+5; the first bad row is an error."""
+    if pd.api.types.is_datetime64_any_dtype(values):
+        parsed = values
+    else:
+        text = values.astype("string")
+        parsed = pd.to_datetime(text, format="ISO8601", errors="coerce", utc=False)
+        if parsed.dtype == object:  # mixed offsets: normalise each through UTC
+            parsed = pd.to_datetime(text, format="ISO8601", errors="coerce", utc=True)
+        bad = parsed.isna()
+        if bad.any():
+            i = int(np.flatnonzero(bad.to_numpy())[0])
+            raise InputError(
+                f"not an ISO date-time: {values.iloc[i]!r}", source=source, where=f"row {i + 1}.time"
+            )
+    if getattr(parsed.dt, "tz", None) is not None:
+        parsed = (parsed.dt.tz_convert("UTC") + KZ_UTC_OFFSET).dt.tz_localize(None)
+    return parsed.astype("datetime64[ns]")
+
+
+def _first_bad(mask: pd.Series | np.ndarray) -> int | None:
+    idx = np.flatnonzero(np.asarray(mask))
+    return int(idx[0]) if len(idx) else None
+
+
+def validate_measurements(df: pd.DataFrame, source: str = "<table>") -> pd.DataFrame:
+    """Check columns and every row; return the table with canonical dtypes."""
+    missing = [c for c in REQUIRED_COLUMNS if c not in df.columns]
+    if missing:
+        raise InputError(f"missing column(s) {', '.join(missing)} (need time, region, kbps)",
+                         source=source)
+    out = pd.DataFrame({"time": _to_local_naive(df["time"].reset_index(drop=True), source)})
+    region = df["region"].reset_index(drop=True).astype("string")
+    i = _first_bad(~region.isin(region_codes()).fillna(False))
+    if i is not None:
+        raise InputError(f"unknown region {region.iloc[i]!r}", source=source,
+                         where=f"row {i + 1}.region")
+    out["region"] = region.astype(str)
+    kbps = pd.to_numeric(df["kbps"].reset_index(drop=True), errors="coerce").astype(float)
+    i = _first_bad(~np.isfinite(kbps.to_numpy()) | (kbps.to_numpy() < 0))
+    if i is not None:
+        raise InputError(f"kbps must be a number >= 0, got {df['kbps'].iloc[i]!r}", source=source,
+                         where=f"row {i + 1}.kbps")
+    out["kbps"] = kbps
+    for col, allowed in (("direction", DIRECTIONS), ("traffic", TRAFFIC_KINDS)):
+        if col in df.columns:
+            vals = df[col].reset_index(drop=True).astype("string")
+            i = _first_bad(~vals.isin(allowed).fillna(False))
+            if i is not None:
+                raise InputError(f"{col} must be one of {', '.join(allowed)}, got {vals.iloc[i]!r}",
+                                 source=source, where=f"row {i + 1}.{col}")
+            out[col] = vals.astype(str)
+    if "source" in df.columns:
+        out["source"] = df["source"].reset_index(drop=True).astype(str)
+    return out
+
+
+def read_measurements(path: str | Path) -> pd.DataFrame:
+    """Read and validate a measurement table from CSV or Parquet."""
+    p = Path(path)
+    suffix = _suffix(p)
+    if not p.is_file():
+        raise InputError("no such file", source=str(p))
+    try:
+        if suffix == ".csv":
+            df = pd.read_csv(p, dtype={"time": str, "region": str})
+        else:
+            df = pd.read_parquet(p)
+    except (ValueError, OSError, pd.errors.ParserError, UnicodeDecodeError) as e:
+        reason = str(e).splitlines()[0] if str(e) else type(e).__name__
+        raise InputError(f"cannot read table: {reason}", source=str(p)) from None
+    if df.empty:
+        raise InputError("the table has no rows", source=str(p))
+    return validate_measurements(df, source=str(p))
+
+
+def write_measurements(df: pd.DataFrame, path: str | Path) -> Path:
+    """Write a measurement table atomically, as Parquet or CSV by the file's suffix."""
+    p = Path(path)
+    if _suffix(p) == ".csv":
+        return atomic_write(p, lambda tmp: df.to_csv(tmp, index=False))
+    return atomic_write(p, lambda tmp: df.to_parquet(tmp, index=False))
