@@ -1,0 +1,169 @@
+"""Verdict per (region, period) on hand-made measurement tables."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from throttlebed.directive.schema import Directive
+from throttlebed.experiments.verdict import (
+    Tolerances,
+    assign_cells,
+    cell_verdicts,
+    collateral_summary,
+    collateral_table,
+    overall_pass,
+    summarize_cells,
+)
+
+DAY = pd.Timestamp("2026-03-02")
+
+
+def _directive(stage: int = 50, rows=None) -> Directive:
+    rows = rows or [
+        {"region": "KZ-75", "period": "00:00-12:00", "peak_kbps": 1000.0, "cap_kbps": 500},
+        {"region": "KZ-75", "period": "12:00-24:00", "peak_kbps": 2000.0, "cap_kbps": 1000},
+    ]
+    return Directive(platform="ExampleTube", stage=stage, rows=rows)
+
+
+def _table(values_am, values_pm, region="KZ-75", traffic="platform", direction="down"):
+    """Minute samples: len(values_am) from 00:00, len(values_pm) from 12:00."""
+    t_am = [DAY + pd.Timedelta(minutes=i) for i in range(len(values_am))]
+    t_pm = [DAY + pd.Timedelta(hours=12, minutes=i) for i in range(len(values_pm))]
+    return pd.DataFrame({
+        "time": t_am + t_pm, "region": region, "direction": direction, "traffic": traffic,
+        "kbps": np.concatenate([values_am, values_pm]).astype(float), "source": "test",
+    })
+
+
+def _cells(baseline, enforced, d=None, tol=None):
+    return cell_verdicts(baseline, enforced, d or _directive(), tol or Tolerances()).set_index("period")
+
+
+def test_assign_cells_handles_wrapping_period():
+    d = _directive(rows=[
+        {"region": "KZ-75", "period": "22:00-02:00", "peak_kbps": 10.0, "cap_kbps": 5},
+        {"region": "KZ-75", "period": "02:00-22:00", "peak_kbps": 10.0, "cap_kbps": 5},
+    ])
+    t = pd.to_datetime(["2026-03-02 23:30", "2026-03-02 01:59", "2026-03-02 02:00", "2026-03-02 22:00"])
+    df = pd.DataFrame({"time": t, "region": "KZ-75", "kbps": 1.0})
+    out = assign_cells(df, d)
+    assert list(out["period"]) == ["22:00-02:00", "22:00-02:00", "02:00-22:00", "22:00-02:00"]
+    assert list(out["second_in_period"]) == [5400.0, 14340.0, 0.0, 0.0]
+
+
+def test_capped_cells_hold_and_reach_the_target():
+    base = _table(np.linspace(100, 1000, 60), np.linspace(200, 2000, 60))
+    enf = _table(np.minimum(np.linspace(100, 1000, 60), 500), np.minimum(np.linspace(200, 2000, 60), 1000))
+    cells = _cells(base, enf)
+    assert cells["held"].all() and cells["pass"].all()
+    assert cells.loc["00:00-12:00", "reduction_achieved"] == pytest.approx(0.5)
+    assert cells.loc["12:00-24:00", "measured_max_kbps"] == 1000.0
+    assert cells.loc["00:00-12:00", "samples"] == 60
+    assert not cells["demand_below_cap"].any()
+
+
+def test_one_sample_above_cap_breaks_held():
+    base = _table(np.full(60, 1000.0), np.full(60, 2000.0))
+    am = np.full(60, 500.0)
+    am[17] = 520.0  # 4% over a cap of 500, tolerance 2%
+    enf = _table(am, np.full(60, 1000.0))
+    cells = _cells(base, enf)
+    assert not cells.loc["00:00-12:00", "held"]
+    assert cells.loc["00:00-12:00", "samples_over_cap"] == 1
+    assert not cells.loc["00:00-12:00", "pass"]
+    assert cells.loc["00:00-12:00", "overshoot"] == pytest.approx(0.04)
+    assert cells.loc["12:00-24:00", "pass"]
+    # within tolerance: 1% over holds
+    am[17] = 505.0
+    assert _cells(base, _table(am, np.full(60, 1000.0))).loc["00:00-12:00", "held"]
+
+
+def test_boundary_guard_excludes_the_switch_over_sample():
+    base = _table(np.full(60, 1000.0), np.full(60, 2000.0))
+    am = np.full(60, 500.0)
+    am[0] = 900.0  # the first minute of the period, before the meter switched
+    cells = _cells(base, _table(am, np.full(60, 1000.0)), tol=Tolerances(boundary_guard_s=60))
+    assert cells.loc["00:00-12:00", "held"]
+    cells = _cells(base, _table(am, np.full(60, 1000.0)), tol=Tolerances(boundary_guard_s=0))
+    assert not cells.loc["00:00-12:00", "held"]
+
+
+def test_demand_below_cap_is_flagged_and_judged_on_held_only():
+    # The enforcement day's demand never reached the morning cap of 500.
+    base = _table(np.full(60, 300.0), np.full(60, 2000.0))
+    enf = _table(np.full(60, 300.0), np.full(60, 1000.0))
+    cells = _cells(base, enf)
+    am = cells.loc["00:00-12:00"]
+    assert am["demand_below_cap"] and am["held"] and am["pass"]
+    assert am["reduction_achieved"] == pytest.approx(0.7)  # 1 - 300/1000: not the target, not judged
+    assert not cells.loc["12:00-24:00", "demand_below_cap"]
+
+
+def test_too_much_reduction_fails():
+    base = _table(np.full(60, 1000.0), np.full(60, 2000.0))
+    enf = _table(np.full(60, 100.0), np.full(60, 1000.0))  # 90% cut where 50% was ordered
+    cells = _cells(base, enf)
+    assert cells.loc["00:00-12:00", "held"]
+    assert not cells.loc["00:00-12:00", "pass"]
+    assert cells.loc["00:00-12:00", "reduction_achieved"] == pytest.approx(0.9)
+
+
+def test_cell_without_enforced_samples_fails_as_unverified():
+    base = _table(np.full(60, 1000.0), np.full(60, 2000.0))
+    enf = _table(np.full(60, 500.0), np.empty(0))
+    cells = _cells(base, enf)
+    pm = cells.loc["12:00-24:00"]
+    assert pm["no_samples"] and not pm["pass"] and pm["samples"] == 0
+
+
+def test_ks_detects_throttling_and_not_identical_distributions():
+    rng = np.random.default_rng(7)
+    demand_am = rng.uniform(300, 1000, 120)[:60]
+    demand_pm = rng.uniform(600, 2000, 60)
+    base = _table(demand_am, demand_pm)
+    throttled = _table(np.minimum(demand_am, 500), demand_pm)  # afternoon untouched
+    cells = _cells(base, throttled)
+    assert cells.loc["00:00-12:00", "ks_pvalue"] < 1e-6
+    assert cells.loc["00:00-12:00", "ks_statistic"] > 0.5
+    assert cells.loc["00:00-12:00", "detectable"]
+    assert cells.loc["00:00-12:00", "mean_change"] < -0.2
+    assert cells.loc["12:00-24:00", "ks_pvalue"] == pytest.approx(1.0)
+    assert cells.loc["12:00-24:00", "ks_statistic"] == 0.0
+    assert not cells.loc["12:00-24:00", "detectable"]
+
+
+def test_collateral_unaffected_and_damaged():
+    base = pd.concat([_table(np.full(60, 1000.0), np.full(60, 2000.0)),
+                      _table(np.full(60, 400.0), np.full(60, 400.0), traffic="other")])
+    same = pd.concat([_table(np.full(60, 500.0), np.full(60, 1000.0)),
+                      _table(np.full(60, 400.0), np.full(60, 440.0), traffic="other")])
+    table = collateral_table(base, same)
+    assert len(table) == 1
+    row = table.iloc[0]
+    assert row["baseline_mean_kbps"] == 400.0 and row["enforced_max_kbps"] == 440.0
+    assert row["mean_change"] == pytest.approx(0.05) and row["unaffected"]
+    summary = collateral_summary(table)
+    assert summary["unaffected"] is True
+    cells = cell_verdicts(base, same, _directive())
+    assert overall_pass(cells, summary)
+
+    hurt = pd.concat([_table(np.full(60, 500.0), np.full(60, 1000.0)),
+                      _table(np.full(60, 300.0), np.full(60, 300.0), traffic="other")])
+    summary = collateral_summary(collateral_table(base, hurt))
+    assert summary["unaffected"] is False
+    assert summary["max_mean_drop"] == pytest.approx(0.25)
+    assert not overall_pass(cell_verdicts(base, hurt, _directive()), summary)
+
+
+def test_summary_counts():
+    base = _table(np.full(60, 1000.0), np.full(60, 2000.0))
+    enf = _table(np.full(60, 500.0), np.full(60, 1100.0))
+    s = summarize_cells(cell_verdicts(base, enf, _directive()))
+    assert s["cells_total"] == 2 and s["cells_passed"] == 1 and s["cells_held"] == 1
+    assert s["pass"] is False
+    assert s["max_overshoot"] == pytest.approx(0.1)
+    assert s["min_reduction_achieved"] == pytest.approx(0.45)
+    assert s["max_reduction_error_pp"] == pytest.approx(5.0)
