@@ -13,12 +13,16 @@ from throttlebed.errors import InputError
 
 
 def cap_kbps(peak_kbps: float, stage: int) -> int:
-    """The cap of a cell at ``stage`` percent reduction, computed exactly (no float rounding)."""
+    """The cap of a cell at ``stage`` percent reduction, computed exactly (no float rounding).
+
+    The peak is taken as the decimal number it prints as (``1000.1``, not the binary float just
+    below it), so a cap that is a whole number on paper is not floored one kbit/s too low.
+    """
     if stage not in STAGES:
         raise InputError(f"stage must be 10, 50 or 90, got {stage!r}")
     if not math.isfinite(peak_kbps) or peak_kbps < 0:
         raise InputError(f"peak_kbps must be a finite number >= 0, got {peak_kbps!r}")
-    return math.floor(Fraction(peak_kbps) * (100 - stage) / 100)
+    return math.floor(Fraction(repr(float(peak_kbps))) * (100 - stage) / 100)
 
 
 def derive_directive(
