@@ -68,7 +68,8 @@ class WorkCalendar:
             return
         raise InputError(
             f"{day.isoformat()}: the working-day calendar covers {self.first_year}-{self.last_year} "
-            f"(decree transfers of {day.year} unknown; see {self.source})",
+            f"(decree transfers of {day.year} unknown: add them to {self.source}"
+            + (", or accept unconfirmed years)" if day.year > self.last_year else ")"),
             where=where,
         )
 

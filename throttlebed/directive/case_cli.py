@@ -1,0 +1,201 @@
+"""``throttlebed deadline``, ``throttlebed timeline`` and ``throttlebed case``: terms, deadlines, documents."""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import click
+
+from throttlebed.directive.calendar import WorkCalendar, kz_calendar
+from throttlebed.directive.case import Timeline, _at, compute_timeline, load_case
+from throttlebed.directive.terms import add_calendar_days, add_months, add_months_clamped, add_working_days
+from throttlebed.errors import InputError
+
+_ISO_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+
+class IsoDate(click.ParamType):
+    """A date written YYYY-MM-DD."""
+
+    name = "DATE"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> date:
+        if isinstance(value, date):
+            return value
+        text = str(value).strip()
+        try:
+            if not _ISO_RE.match(text):
+                raise ValueError
+            return date.fromisoformat(text)
+        except ValueError:
+            self.fail(f"not a date YYYY-MM-DD: {value!r}", param, ctx)
+
+
+ISO_DATE = IsoDate()
+
+_unconfirmed_option = click.option(
+    "--unconfirmed-years", is_flag=True,
+    help="accept years after the decree-transfer table (package holidays only, no decree transfers)",
+)
+
+
+def _calendar(unconfirmed: bool) -> WorkCalendar:
+    return kz_calendar().with_unconfirmed(unconfirmed)
+
+
+def _calendar_data(cal: WorkCalendar) -> dict[str, Any]:
+    return {"confirmed_years": f"{cal.first_year}-{cal.last_year}", "unconfirmed_allowed": cal.allow_unconfirmed,
+            "transfers_table": cal.source}
+
+
+@click.command()
+@click.argument("start", metavar="DATE", type=ISO_DATE)
+@click.option("--working-days", type=click.IntRange(min=0), help="term in Kazakh working days")
+@click.option("--calendar-days", type=click.IntRange(min=0), help="term in calendar days")
+@click.option("--months", type=click.IntRange(min=0), help="term in calendar months")
+@click.option("--no-roll", is_flag=True, help="do not move an end on a non-working day to the next working day")
+@_unconfirmed_option
+@click.option("--json", "as_json", is_flag=True, help="print one JSON document")
+def deadline(start: date, working_days: int | None, calendar_days: int | None, months: int | None,
+             no_roll: bool, unconfirmed_years: bool, as_json: bool) -> None:
+    """Print the day a term starting on DATE ends (DATE itself not counted)."""
+    given = {k: v for k, v in (("working_days", working_days), ("calendar_days", calendar_days),
+                               ("months", months)) if v is not None}
+    if len(given) != 1:
+        raise click.UsageError("give exactly one of --working-days, --calendar-days, --months")
+    (kind, n), = given.items()
+    cal = _calendar(unconfirmed_years)
+    _at("DATE", cal.check, start)
+    roll = not no_roll
+    if kind == "working_days":
+        end = _at("end", add_working_days, start, n, cal)
+        unrolled = end
+    elif kind == "calendar_days":
+        end = _at("end", add_calendar_days, start, n, roll=roll, cal=cal)
+        unrolled = _at("end", add_calendar_days, start, n, roll=False)
+    else:
+        end = _at("end", add_months, start, n, roll=roll, cal=cal)
+        unrolled = add_months_clamped(start, n)
+    if not as_json:
+        click.echo(end.isoformat())
+        return
+    click.echo(json.dumps({
+        "start": start.isoformat(),
+        "term": {kind: n},
+        "roll": roll if kind != "working_days" else None,
+        "end": end.isoformat(),
+        "unrolled_end": unrolled.isoformat(),
+        "end_is_working_day": cal.is_working_day(end),
+        "calendar": _calendar_data(cal),
+    }))
+
+
+def _print_timeline(t: Timeline) -> None:
+    rows = [
+        ("detected", t.detected, ""),
+        ("notification_due", t.notification_due, "items 5-6"),
+        ("notified", t.notified, "assumed" if "notified" in t.assumed else "given"),
+        ("stats_request_due", t.stats_request_due, "item 7"),
+        ("stats_requested", t.stats_requested, "assumed" if "stats_requested" in t.assumed else "given"),
+        ("stats_reply_due", t.stats_reply_due, "item 8"),
+    ]
+    for s in t.stages:
+        label = f"stage {round(s.reduction * 100)}% from"
+        note = f"item {s.item}" + (f", by {s.by.isoformat()}" if s.by else "")
+        rows.append((label, s.start, note))
+    rows += [
+        ("directive_received", t.directive_received,
+         "assumed" if "directive_received" in t.assumed else "given"),
+        ("report_due", t.report_due, "Appendix 3 item 2"),
+    ]
+    click.echo(f"stage reading: {t.stage_reading}")
+    for label, d, note in rows:
+        click.echo(f"{label:<20} {d.isoformat()}  {note}".rstrip())
+    for w in t.warnings:
+        click.echo(f"warning: {w}")
+
+
+def _emit_timeline(t: Timeline, cal: WorkCalendar, as_json: bool) -> None:
+    if as_json:
+        data = t.to_data()
+        data["calendar"] = _calendar_data(cal)
+        click.echo(json.dumps(data))
+    else:
+        _print_timeline(t)
+
+
+_OPTION_OF = {
+    "detected": "--detected", "notified": "--notified", "stats_requested": "--stats-requested",
+    "directive_received": "--directive-received",
+}
+
+
+@click.command()
+@click.option("--detected", required=True, type=ISO_DATE, help="day the violation was detected")
+@click.option("--notified", type=ISO_DATE, help="day the notification was sent (default: its due date)")
+@click.option("--stats-requested", type=ISO_DATE, help="day the statistics were requested (default: due)")
+@click.option("--directive-received", type=ISO_DATE, help="day the STS received the directive (default: due)")
+@click.option("--stage-reading", type=click.Choice(["escalation", "deadline"]), default="escalation",
+              show_default=True, help="how item 9 is read")
+@click.option("--no-roll", is_flag=True, help="do not move terms ending on a non-working day")
+@_unconfirmed_option
+@click.option("--json", "as_json", is_flag=True, help="print one JSON document")
+def timeline(detected: date, notified: date | None, stats_requested: date | None,
+             directive_received: date | None, stage_reading: str, no_roll: bool, unconfirmed_years: bool,
+             as_json: bool) -> None:
+    """Print the deadlines of a case under the Rules (items 5-9, Appendix 3 item 2)."""
+    cal = _calendar(unconfirmed_years)
+    try:
+        t = compute_timeline(detected, notified=notified, stats_requested=stats_requested,
+                             directive_received=directive_received, stage_reading=stage_reading,
+                             roll=not no_roll, cal=cal)
+    except InputError as e:
+        raise InputError(e.reason, where=_OPTION_OF.get(e.where or "", e.where)) from None
+    _emit_timeline(t, cal, as_json)
+
+
+@click.group()
+def case() -> None:
+    """A case file: its timeline and its Appendix 1-3 documents."""
+
+
+@case.command("timeline")
+@click.argument("case_path", metavar="CASE.yaml", type=click.Path(path_type=Path))
+@click.option("--no-roll", is_flag=True, help="do not move terms ending on a non-working day")
+@_unconfirmed_option
+@click.option("--json", "as_json", is_flag=True, help="print one JSON document")
+def case_timeline(case_path: Path, no_roll: bool, unconfirmed_years: bool, as_json: bool) -> None:
+    """Print the deadlines of the case in CASE.yaml."""
+    c = load_case(case_path)
+    cal = _calendar(unconfirmed_years)
+    try:
+        t = c.timeline(roll=not no_roll, cal=cal)
+    except InputError as e:
+        raise e.located(str(case_path)) from None
+    _emit_timeline(t, cal, as_json)
+
+
+@case.command("render")
+@click.option("--appendix", required=True, type=click.Choice(["1", "2", "3"]), help="which form of the Rules")
+@click.option("--case", "case_path", required=True, type=click.Path(path_type=Path), help="case file (YAML)")
+@click.option("--directive", "directive_path", type=click.Path(path_type=Path),
+              help="directive file (Appendix 3 table)")
+@click.option("--lang", required=True, type=click.Choice(["kk", "ru", "en"]), help="language of the document")
+@click.option("--format", "fmt", required=True, type=click.Choice(["md", "html", "docx"]), help="output format")
+@click.option("-o", "--output", type=click.Path(path_type=Path), help="write to FILE instead of stdout")
+def case_render(appendix: str, case_path: Path, directive_path: Path | None, lang: str, fmt: str,
+                output: Path | None) -> None:
+    """Render the Appendix 1, 2 or 3 document of a case."""
+    from throttlebed.directive.documents import emit_document, render_document
+    from throttlebed.directive.schema import load_directive
+
+    c = load_case(case_path)
+    d = load_directive(directive_path) if directive_path is not None else None
+    content = render_document(int(appendix), lang, fmt, case=c, directive=d,
+                              case_source=str(case_path),
+                              directive_source=str(directive_path) if directive_path else None)
+    emit_document(content, fmt, output)
