@@ -43,7 +43,8 @@ def test_timeline_cli_json_2025_03_19() -> None:
     assert res.returncode == 0, res.stderr
     data = json.loads(res.stdout)
     assert data["stage_reading"] == "escalation"
-    for key in ("notification_due", "stats_request_due", "stats_reply_due", "directive_received", "report_due"):
+    for key in ("notification_due", "stats_request_due", "stats_reply_due", "directive_received",
+                "report_due"):
         assert data[key] == EXPECTED_2025_03_19[key], key
     assert [(str(s["reduction"]), s["from"]) for s in data["stages"]] == EXPECTED_2025_03_19["stages"]
     assert [s["item"] for s in data["stages"]] == ["9.1", "9.2", "9.3"]
@@ -126,7 +127,8 @@ def test_deadline_cli_json() -> None:
         (["deadline", "2025-03-01", "--months", "-1"], "'--months'"),
         (["deadline", "2027-03-01", "--working-days", "1"], "DATE: 2027-03-01"),
         (["timeline", "--detected", "19.03.2025"], "'--detected'"),
-        (["timeline", "--detected", "2025-03-19", "--notified", "2025-03-01"], "--notified: 2025-03-01 is before"),
+        (["timeline", "--detected", "2025-03-19", "--notified", "2025-03-01"],
+         "--notified: 2025-03-01 is before"),
         (["timeline", "--detected", "2025-03-19", "--stage-reading", "other"], "'--stage-reading'"),
         # Detected Mon 1 Jun 2026, notified Thu 4 Jun, statistics request due 4 Feb 2027: year unknown.
         (["timeline", "--detected", "2026-06-01"], "stats_request_due: 2027-02-04"),

@@ -299,5 +299,6 @@ def load_case(path: str | Path) -> Case:
         data = yaml.safe_load(text)
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
-        raise InputError("not valid YAML", source=str(p), where=f"line {mark.line + 1}" if mark else None) from None
+        where = f"line {mark.line + 1}" if mark else None
+        raise InputError("not valid YAML", source=str(p), where=where) from None
     return case_from_data(data, str(p))

@@ -1,4 +1,4 @@
-"""``throttlebed deadline``, ``throttlebed timeline`` and ``throttlebed case``: terms, deadlines, documents."""
+"""``throttlebed deadline``, ``timeline`` and ``case``: terms, deadlines, Appendix 1-3 documents."""
 
 from __future__ import annotations
 
@@ -48,8 +48,8 @@ def _calendar(unconfirmed: bool) -> WorkCalendar:
 
 
 def _calendar_data(cal: WorkCalendar) -> dict[str, Any]:
-    return {"confirmed_years": f"{cal.first_year}-{cal.last_year}", "unconfirmed_allowed": cal.allow_unconfirmed,
-            "transfers_table": cal.source}
+    return {"confirmed_years": f"{cal.first_year}-{cal.last_year}",
+            "unconfirmed_allowed": cal.allow_unconfirmed, "transfers_table": cal.source}
 
 
 @click.command()
@@ -57,7 +57,7 @@ def _calendar_data(cal: WorkCalendar) -> dict[str, Any]:
 @click.option("--working-days", type=click.IntRange(min=0), help="term in Kazakh working days")
 @click.option("--calendar-days", type=click.IntRange(min=0), help="term in calendar days")
 @click.option("--months", type=click.IntRange(min=0), help="term in calendar months")
-@click.option("--no-roll", is_flag=True, help="do not move an end on a non-working day to the next working day")
+@click.option("--no-roll", is_flag=True, help="do not move an end on a non-working day")
 @_unconfirmed_option
 @click.option("--json", "as_json", is_flag=True, help="print one JSON document")
 def deadline(start: date, working_days: int | None, calendar_days: int | None, months: int | None,
@@ -185,7 +185,8 @@ def case_timeline(case_path: Path, no_roll: bool, unconfirmed_years: bool, as_js
 @click.option("--directive", "directive_path", type=click.Path(path_type=Path),
               help="directive file (Appendix 3 table)")
 @click.option("--lang", required=True, type=click.Choice(["kk", "ru", "en"]), help="language of the document")
-@click.option("--format", "fmt", required=True, type=click.Choice(["md", "html", "docx"]), help="output format")
+@click.option("--format", "fmt", required=True, type=click.Choice(["md", "html", "docx"]),
+              help="output format")
 @click.option("-o", "--output", type=click.Path(path_type=Path), help="write to FILE instead of stdout")
 def case_render(appendix: str, case_path: Path, directive_path: Path | None, lang: str, fmt: str,
                 output: Path | None) -> None:
