@@ -1,0 +1,71 @@
+"""The Prometheus text exposition of the controller's state. Pure."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+
+from throttlebed.controller.plan import METER_IDS, SwitchPlan
+from throttlebed.controller.stats import StatsRow
+
+
+def _esc(value: str) -> str:
+    return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
+
+
+def _labels(**labels: str) -> str:
+    return "{" + ",".join(f'{k}="{_esc(str(v))}"' for k, v in labels.items()) + "}"
+
+
+def _num(v: float) -> str:
+    return repr(float(v)) if isinstance(v, float) else str(v)
+
+
+def metrics_text(plans: Mapping[int, SwitchPlan], latest: Iterable[StatsRow],
+                 drops: Mapping[tuple[int, int], tuple[int, int]], connected: int,
+                 rate_scale: float, time_scale: float) -> str:
+    """Gauges and counters in the Prometheus text format (version 0.0.4)."""
+    out: list[str] = []
+
+    def family(name: str, kind: str, help_text: str, samples: list[tuple[str, float]]) -> None:
+        out.append(f"# HELP {name} {help_text}")
+        out.append(f"# TYPE {name} {kind}")
+        out.extend(f"{name}{labels} {_num(v)}" for labels, v in samples)
+
+    family("throttlebed_switches_connected", "gauge", "OpenFlow switches connected.",
+           [("", connected)])
+    family("throttlebed_rate_scale", "gauge", "Wire rate per model kbit/s.", [("", rate_scale)])
+    family("throttlebed_time_scale", "gauge", "Emulated seconds per real second.", [("", time_scale)])
+    dir_of = {i: d for d, i in METER_IDS.items()}
+    rate, cap = [], []
+    for dpid, plan in sorted(plans.items()):
+        if plan.region is None:
+            continue
+        for m in plan.meters:
+            lab = _labels(region=plan.region, direction=dir_of.get(m.meter_id, str(m.meter_id)),
+                          dpid=f"{dpid:#x}")
+            rate.append((lab, m.rate_kbps))
+            cap.append((lab, plan.caps_kbps.get(dir_of.get(m.meter_id, ""), 0)))
+    family("throttlebed_meter_rate_kbps", "gauge", "Meter rate on the wire, kbit/s.", rate)
+    family("throttlebed_cap_kbps", "gauge", "Cap in force, model kbit/s.", cap)
+    rows = sorted(latest, key=lambda r: (r.traffic, r.region, r.direction))
+    family("throttlebed_platform_kbps", "gauge", "Platform throughput last interval, model kbit/s.",
+           [(_labels(region=r.region, direction=r.direction), r.kbps) for r in rows
+            if r.traffic == "platform"])
+    family("throttlebed_platform_wire_kbps", "gauge", "Platform throughput last interval, wire kbit/s.",
+           [(_labels(region=r.region, direction=r.direction), r.wire_kbps) for r in rows
+            if r.traffic == "platform"])
+    family("throttlebed_other_kbps", "gauge", "Non-platform throughput last interval, model kbit/s.",
+           [(_labels(region=r.region, direction=r.direction), r.kbps) for r in rows
+            if r.traffic == "other"])
+    region_of = {d: p.region for d, p in plans.items()}
+    dp, db = [], []
+    for (dpid, meter_id), (packets, nbytes) in sorted(drops.items()):
+        region = region_of.get(dpid)
+        if region is None:
+            continue
+        lab = _labels(region=region, direction=dir_of.get(meter_id, str(meter_id)))
+        dp.append((lab, packets))
+        db.append((lab, nbytes))
+    family("throttlebed_meter_band_drops_total", "counter", "Packets dropped by meter bands.", dp)
+    family("throttlebed_meter_band_drop_bytes_total", "counter", "Bytes dropped by meter bands.", db)
+    return "\n".join(out) + "\n"

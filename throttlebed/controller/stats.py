@@ -1,0 +1,140 @@
+"""Turn switch counter readings into measurement rows (``time, region, kbps`` ...). Pure.
+
+Platform throughput comes from the *flow* counters: they survive meter modifications, while
+``OFPMC_MODIFY`` resets a meter's counters (STACK.md pitfall 3). ``wire_kbps`` is what went over
+the wire; ``kbps`` is in model units (``wire_kbps / rate_scale``), comparable with directive caps.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import asdict, dataclass
+from datetime import datetime
+
+from throttlebed.controller.plan import COOKIE_OTHER, COOKIE_OTHER_DOWN, COOKIE_PLATFORM
+
+COUNTER_MAX = 2**64
+SOURCE = "ovs-flow-counters"
+CSV_COLUMNS = ("time", "region", "direction", "traffic", "kbps", "wire_kbps", "source")
+
+# cookie -> (traffic, direction); ``other`` without an uplink port counts both directions.
+COOKIE_MEANING: dict[int, tuple[str, str]] = {
+    COOKIE_PLATFORM["down"]: ("platform", "down"),
+    COOKIE_PLATFORM["up"]: ("platform", "up"),
+    COOKIE_OTHER_DOWN: ("other", "down"),
+    COOKIE_OTHER: ("other", "both"),
+}
+
+
+def counter_delta(prev: int, cur: int) -> int:
+    """Increase of a 64-bit counter: a wrap past 2^64 is added up; any other drop is a reset."""
+    if cur >= prev:
+        return cur - prev
+    if prev > COUNTER_MAX // 2 and cur < COUNTER_MAX // 2:  # wrapped
+        return cur + COUNTER_MAX - prev
+    return cur  # the flow/meter was re-created: counted from zero
+
+
+def kbps_from_bytes(delta_bytes: int, interval_s: float) -> float:
+    """Mean kbit/s of ``delta_bytes`` over ``interval_s`` seconds."""
+    if interval_s <= 0:
+        raise ValueError(f"interval must be > 0 s, got {interval_s}")
+    return delta_bytes * 8 / 1000 / interval_s
+
+
+@dataclass(frozen=True)
+class StatsRow:
+    """One measurement: mean throughput over one poll interval."""
+
+    time: datetime  # emulated local time at the interval start
+    region: str
+    direction: str  # down | up | both (other traffic when no uplink port is known)
+    traffic: str  # platform | other
+    kbps: float  # model units: wire_kbps / rate_scale
+    wire_kbps: float
+    source: str = SOURCE
+
+    def csv_line(self) -> str:
+        """The row as a CSV line (no newline), columns as CSV_COLUMNS."""
+        return ",".join([self.time.isoformat(timespec="milliseconds"), self.region, self.direction,
+                         self.traffic, f"{self.kbps:.3f}", f"{self.wire_kbps:.3f}", self.source])
+
+    def to_data(self) -> dict:
+        """JSON-able form."""
+        d = asdict(self)
+        d["time"] = self.time.isoformat(timespec="milliseconds")
+        return d
+
+
+def sum_by_cookie(flows: Iterable[tuple[int, int]]) -> dict[int, int]:
+    """Byte counts of (cookie, byte_count) flow entries summed per cookie."""
+    out: dict[int, int] = {}
+    for cookie, nbytes in flows:
+        out[cookie] = out.get(cookie, 0) + nbytes
+    return out
+
+
+@dataclass
+class _Reading:
+    bytes_by_cookie: dict[int, int]
+    mono_s: float
+
+
+class FlowRateTracker:
+    """Per switch, the previous counter reading; each new reading gives one row per counter."""
+
+    def __init__(self, rate_scale: float = 1.0):
+        self.rate_scale = rate_scale
+        self._prev: dict[int, _Reading] = {}
+
+    def forget(self, dpid: int) -> None:
+        """Drop the switch's reading (it disconnected; its counters will restart)."""
+        self._prev.pop(dpid, None)
+
+    def update(self, dpid: int, region: str, bytes_by_cookie: Mapping[int, int], mono_s: float,
+               local_at: Callable[[float], datetime]) -> list[StatsRow]:
+        """Record a reading taken at monotonic ``mono_s``; rows for the interval since the last one.
+
+        ``local_at`` maps a monotonic reading to emulated local time (for the interval start).
+        """
+        prev = self._prev.get(dpid)
+        self._prev[dpid] = _Reading(dict(bytes_by_cookie), mono_s)
+        if prev is None:
+            return []
+        interval_s = mono_s - prev.mono_s
+        if interval_s <= 0:
+            return []
+        local_start = local_at(prev.mono_s)
+        rows = []
+        for cookie, nbytes in sorted(bytes_by_cookie.items()):
+            if cookie not in COOKIE_MEANING:
+                continue
+            traffic, direction = COOKIE_MEANING[cookie]
+            delta = counter_delta(prev.bytes_by_cookie.get(cookie, 0), nbytes)
+            wire = kbps_from_bytes(delta, interval_s)
+            rows.append(StatsRow(local_start, region, direction, traffic, wire / self.rate_scale, wire))
+        return rows
+
+
+class DropCounter:
+    """Meter band drops accumulated across meter modifications (which reset meter counters)."""
+
+    def __init__(self) -> None:
+        self._last: dict[tuple[int, int], tuple[int, int]] = {}
+        self.totals: dict[tuple[int, int], tuple[int, int]] = {}
+
+    def update(self, dpid: int, meter_id: int, packets: int, nbytes: int) -> tuple[int, int]:
+        """Record a meter's band counters; return its total (packets, bytes) dropped so far."""
+        key = (dpid, meter_id)
+        last_p, last_b = self._last.get(key, (0, 0))
+        tot_p, tot_b = self.totals.get(key, (0, 0))
+        tot = (tot_p + counter_delta(last_p, packets), tot_b + counter_delta(last_b, nbytes))
+        self._last[key] = (packets, nbytes)
+        self.totals[key] = tot
+        return tot
+
+    def mark_reset(self, dpid: int, meter_id: int | None = None) -> None:
+        """The switch's meter counters restart from zero (meter modified, deleted or re-added)."""
+        for key in list(self._last):
+            if key[0] == dpid and (meter_id is None or key[1] == meter_id):
+                self._last[key] = (0, 0)
