@@ -104,7 +104,7 @@ def _uncapped_kbit(start_s: np.ndarray, rate_kbps: np.ndarray, dur_s: np.ndarray
     return out[:, :n_int]
 
 
-def _water_fill(demand: np.ndarray, reg: np.ndarray, budget: np.ndarray, n_regions: int) -> np.ndarray:
+def max_min_shares(demand: np.ndarray, reg: np.ndarray, budget: np.ndarray, n_regions: int) -> np.ndarray:
     """Max-min fair shares of ``budget[region]`` among flows asking ``demand`` (each at most that)."""
     sat = np.zeros(len(demand), dtype=bool)
     while True:
@@ -176,7 +176,7 @@ def _stepped_kbit(start_s: np.ndarray, size_kbit: np.ndarray, rate_kbps: np.ndar
         if binding.any():
             sel = binding[a_reg]
             alloc = demand.copy()
-            alloc[sel] = _water_fill(demand[sel], a_reg[sel], budget, n_regions)
+            alloc[sel] = max_min_shares(demand[sel], a_reg[sel], budget, n_regions)
             delivered = np.bincount(a_reg, alloc, minlength=n_regions)
         else:
             alloc = demand

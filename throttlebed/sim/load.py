@@ -151,7 +151,8 @@ def generate_sessions(regions: Sequence[str], profile: LoadProfile, rng: np.rand
     """Sessions arriving in ``[start_s, end_s)`` in ``regions``, sorted by ``start_s``.
 
     Reproducible: the same ``rng`` state gives the same table. Each region draws from its own
-    stream spawned from ``rng``, so adding a region does not change the others' sessions.
+    stream, seeded from one draw of ``rng`` and the region's code, so the sessions of a region do
+    not depend on which other regions are simulated with it.
     """
     regions = list(regions)
     if not regions:
@@ -163,7 +164,9 @@ def generate_sessions(regions: Sequence[str], profile: LoadProfile, rng: np.rand
     users = region_users(regions, profile)  # validates the codes
     env = simpy.Environment(initial_time=start_s)
     per_region: list[list[dict]] = [[] for _ in regions]
-    for region, child, out in zip(regions, rng.spawn(len(regions)), per_region, strict=True):
+    entropy = int(rng.integers(2**63))
+    for region, out in zip(regions, per_region, strict=True):
+        child = np.random.default_rng([entropy, int(region.removeprefix("KZ-"))])
         per_day = users[region] * profile.sessions_per_user_per_day / (1.0 - profile.other_share)
         env.process(region_arrivals(env, child, per_day, profile, end_s, block_s, out))
     env.run()
