@@ -4,7 +4,8 @@ Every session of the load table is a fluid flow. Per region and direction, the p
 passes one token bucket whose rate is the cap in force (``Directive`` row of the period holding
 the current local minute; no row = uncapped) and whose depth is ``burst_s x cap``. Each time step
 (``step_s``, 1 s by default) the bucket can pass ``tokens + cap x step_s``; what it does not pass
-is not delivered. Per step:
+is not delivered (the allowance is per step: a session arriving mid-step may use the whole
+step's ``cap x step_s``; interval means are exact to the bucket). Per step:
 
 - a TCP-like session asks for ``min(access_kbps x time active in the step, kbit left)``; when the
   region's requests exceed what the bucket passes, the bucket is shared max-min fairly among the
@@ -154,7 +155,8 @@ def _stepped_kbit(start_s: np.ndarray, size_kbit: np.ndarray, rate_kbps: np.ndar
         t0 = k * step_s
         t1 = t0 + step_s
         cap = caps_min[:, int((day_offset_s + t0 + 1e-9) // 60) % MINUTES_PER_DAY]
-        depth = np.where(np.isfinite(cap), cap * burst_s, np.inf)
+        finite = np.isfinite(cap)
+        depth = np.where(finite, np.where(finite, cap, 0.0) * burst_s, np.inf)
         tokens = np.minimum(tokens, depth)
         tokens_up = np.minimum(tokens_up, depth)
         budget = tokens + cap * step_s
