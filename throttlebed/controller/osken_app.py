@@ -213,7 +213,7 @@ class ThrottlebedApp(app_manager.OSKenApp):
     @set_ev_cls(ofp_event.EventOFPFlowStatsReply, MAIN_DISPATCHER)
     def flow_stats_reply(self, ev: Any) -> None:
         """Flow byte counters -> measurement rows."""
-        mono_s = time.monotonic()
+        mono_s = self.st.mono()
         body = self._collect(ev, "flow")
         if body is None:
             return

@@ -1,0 +1,155 @@
+"""The os-ken glue driven with a fake datapath that records what would go to the switch."""
+
+from __future__ import annotations
+
+import itertools
+from datetime import datetime
+from types import SimpleNamespace
+
+import pytest
+from os_ken.ofproto import ofproto_v1_3 as ofp
+from os_ken.ofproto import ofproto_v1_3_parser as parser
+
+from throttlebed.controller.clock import EmulatedClock
+from throttlebed.controller.osken_app import ThrottlebedApp
+from throttlebed.controller.region_map import RegionMap
+from throttlebed.controller.state import ControllerState, Settings
+from throttlebed.directive.schema import directive_from_data
+
+D = directive_from_data({"platform": "P", "platform_prefixes": ["203.0.113.0/24"], "stage": 50, "rows": [
+    {"region": "KZ-75", "period": "00:00-07:00", "peak_kbps": 20000, "cap_kbps": 10000},
+    {"region": "KZ-75", "period": "07:00-18:00", "peak_kbps": 40000, "cap_kbps": 20000}]})
+
+
+class FakeDatapath:
+    """Records messages; serialises each as os-ken would before sending."""
+
+    def __init__(self, dpid: int):
+        self.id = dpid
+        self.ofproto = ofp
+        self.ofproto_parser = parser
+        self.sent: list = []
+        self._xids = itertools.count(1)
+
+    def set_xid(self, msg) -> None:
+        msg.set_xid(next(self._xids))
+
+    def send_msg(self, msg) -> bool:
+        if msg.xid is None:
+            self.set_xid(msg)
+        msg.serialize()  # fails if a field is malformed
+        self.sent.append(msg)
+        return True
+
+
+class Mono:
+    def __init__(self):
+        self.t = 0.0
+
+    def __call__(self):
+        return self.t
+
+
+@pytest.fixture
+def app_and_clock():
+    mono = Mono()
+    st = ControllerState(Settings(rate_scale=0.1, barrier_timeout_s=0.05),
+                         EmulatedClock(datetime(2026, 3, 1, 6, 59), 0.0, 60.0), RegionMap(), D, token=None,
+                         mono=mono)
+    ThrottlebedApp.state = st
+    app = ThrottlebedApp()
+    yield app, mono
+    ThrottlebedApp.state = None
+
+
+def _features(dp):
+    return SimpleNamespace(msg=SimpleNamespace(datapath=dp))
+
+
+def _kinds(msgs):
+    out = []
+    for m in msgs:
+        if isinstance(m, parser.OFPMeterMod):
+            out.append(({0: "meter-add", 1: "meter-modify", 2: "meter-delete"}[m.command], m.meter_id,
+                        m.bands[0].rate if m.bands else None))
+        elif isinstance(m, parser.OFPFlowMod):
+            out.append(({0: "flow-add", 1: "flow-modify", 2: "flow-modify-strict", 3: "flow-delete",
+                         4: "flow-delete-strict"}[m.command], m.priority, m.cookie))
+        elif isinstance(m, parser.OFPBarrierRequest):
+            out.append(("barrier",))
+    return out
+
+
+def test_connect_wipes_then_installs_plan_with_barrier(app_and_clock):
+    app, _ = app_and_clock
+    dp = FakeDatapath(0x1075)
+    app.switch_features(_features(dp))
+    kinds = _kinds(dp.sent)
+    assert kinds[0][0] == "flow-delete"
+    assert dp.sent[0].table_id == ofp.OFPTT_ALL and dp.sent[0].out_port == ofp.OFPP_ANY
+    assert kinds[1] == ("meter-delete", ofp.OFPM_ALL, None)
+    assert kinds[2:4] == [("meter-add", 1, 1000), ("meter-add", 2, 1000)]  # 10000 * 0.1 at 06:59
+    assert sorted(kinds[4:7]) == [("flow-add", 0, 0), ("flow-add", 100, 1), ("flow-add", 100, 2)]
+    assert kinds[7] == ("barrier",) and len(kinds) == 8
+    meter = dp.sent[2]
+    assert meter.flags == ofp.OFPMF_KBPS | ofp.OFPMF_BURST | ofp.OFPMF_STATS
+    assert meter.bands[0].burst_size == 1000
+    down = next(m for m in dp.sent[4:7] if m.cookie == 1)
+    assert down.match["ipv4_src"] == ("203.0.113.0", "255.255.255.0")
+    assert [type(i).__name__ for i in down.instructions] == ["OFPInstructionMeter", "OFPInstructionActions"]
+    assert down.instructions[0].meter_id == 1
+    assert down.instructions[1].actions[0].port == ofp.OFPP_NORMAL
+
+
+def test_period_boundary_sends_only_meter_modifies(app_and_clock):
+    app, mono = app_and_clock
+    dp = FakeDatapath(0x1075)
+    app.switch_features(_features(dp))
+    app.datapaths[dp.id] = dp
+    dp.sent.clear()
+    mono.t = 1.0  # 06:59 + 60 s x 60 = 07:59
+    diffs = app.apply_all(wait=False)
+    assert diffs[0x1075].meters_changed == 2
+    assert _kinds(dp.sent) == [("meter-modify", 1, 2000), ("meter-modify", 2, 2000), ("barrier",)]
+    dp.sent.clear()
+    assert app.apply_all(wait=False)[0x1075].empty and dp.sent == []
+    assert app.st.applied_log[-1]["rates_kbps"] == {"1": 2000, "2": 2000}
+
+
+def test_core_switch_gets_only_normal(app_and_clock):
+    app, _ = app_and_clock
+    dp = FakeDatapath(1)
+    app.switch_features(_features(dp))
+    assert _kinds(dp.sent)[2:] == [("flow-add", 0, 0), ("barrier",)]
+
+
+def test_barrier_reply_releases_waiter(app_and_clock):
+    app, mono = app_and_clock
+    dp = FakeDatapath(0x1075)
+    app.switch_features(_features(dp))
+    app.datapaths[dp.id] = dp
+    barrier = dp.sent[-1]
+    app.barrier_reply(SimpleNamespace(msg=SimpleNamespace(datapath=dp, xid=barrier.xid)))
+    assert app._barriers == {}
+
+
+def test_flow_stats_reply_makes_rows(app_and_clock):
+    app, mono = app_and_clock
+    dp = FakeDatapath(0x1075)
+    app.switch_features(_features(dp))
+
+    def reply(bytes_down, more=False):
+        body = [SimpleNamespace(cookie=1, byte_count=bytes_down, table_id=0),
+                SimpleNamespace(cookie=0, byte_count=0, table_id=0)]
+        return SimpleNamespace(msg=SimpleNamespace(datapath=dp, body=body,
+                                                   flags=ofp.OFPMPF_REPLY_MORE if more else 0))
+
+    app.flow_stats_reply(reply(0))
+    mono.t = 1.0
+    app.flow_stats_reply(reply(125_000))
+    row = app.st.latest[("KZ-75", "platform", "down")]
+    assert row.wire_kbps == pytest.approx(1000.0)
+    assert row.kbps == pytest.approx(10_000.0)
+    assert row.time == datetime(2026, 3, 1, 6, 59)
+    app.flow_stats_reply(reply(10**9, more=True))  # first part of a split reply: nothing yet
+    assert app.st.latest[("KZ-75", "platform", "down")] is row

@@ -1,0 +1,104 @@
+"""The HTTP API over a real socket (no switch needed): auth, validation, audit, views."""
+
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.request
+from datetime import datetime
+
+import pytest
+
+from throttlebed.controller.api import parse_listen, serve_api
+from throttlebed.controller.audit import AuditLog, token_id
+from throttlebed.controller.clock import EmulatedClock
+from throttlebed.controller.region_map import RegionMap
+from throttlebed.controller.state import ControllerState, Settings
+from throttlebed.directive.schema import directive_from_data
+from throttlebed.errors import InputError
+
+TOKEN = "tok-0123456789abcdef"
+DATA = {"platform": "P", "platform_prefixes": ["203.0.113.0/24"], "stage": 50, "rows": [
+    {"region": "KZ-75", "period": "00:00-24:00", "peak_kbps": 40000, "cap_kbps": 20000}]}
+
+
+def _request(base, method, path, body=None, token=None):
+    req = urllib.request.Request(base + path, method=method,
+                                 data=json.dumps(body).encode() if body is not None else None)
+    if token:
+        req.add_header("Authorization", f"Bearer {token}")
+    try:
+        with urllib.request.urlopen(req, timeout=5) as r:
+            return r.status, r.read().decode()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read().decode()
+
+
+@pytest.fixture
+def api(tmp_path):
+    def make(token):
+        st = ControllerState(Settings(rate_scale=0.5), EmulatedClock(datetime(2026, 3, 1, 12), 0.0),
+                             RegionMap(), directive_from_data(DATA), token=token,
+                             audit=AuditLog(tmp_path / "audit.jsonl"))
+        server = serve_api(st, "127.0.0.1", 0)
+        servers.append(server)
+        return st, f"http://127.0.0.1:{server.server_address[1]}"
+    servers: list = []
+    yield make
+    for s in servers:
+        s.shutdown()
+
+
+def test_put_needs_the_right_token_and_nothing_changes_otherwise(api, tmp_path):
+    st, base = api(TOKEN)
+    before = st.directive.digest()
+    new = dict(DATA, stage=90, rows=[dict(DATA["rows"][0], cap_kbps=4000)])
+    assert _request(base, "PUT", "/directive", new)[0] == 401
+    assert _request(base, "PUT", "/directive", new, token="wrong-token-xyz")[0] == 401
+    assert st.directive.digest() == before
+    assert not (tmp_path / "audit.jsonl").exists()
+    bad = dict(DATA, rows=[dict(DATA["rows"][0], cap_kbps=50000)])
+    status, text = _request(base, "PUT", "/directive", bad, token=TOKEN)
+    assert status == 400
+    assert json.loads(text)["error"] == "request body: rows[0]: cap_kbps 50000 is above peak_kbps 40000"
+    assert _request(base, "PUT", "/directive", ["x"], token=TOKEN)[0] == 400
+    assert st.directive.digest() == before
+    status, text = _request(base, "PUT", "/directive", new, token=TOKEN)
+    assert status == 200
+    digest = directive_from_data(new).digest()
+    assert json.loads(text)["digest"] == digest == st.directive.digest()
+    lines = (tmp_path / "audit.jsonl").read_text().splitlines()
+    assert len(lines) == 1
+    rec = json.loads(lines[0])
+    assert rec["action"] == "put-directive" and rec["digest"] == digest and rec["previous_digest"] == before
+    assert rec["who"] == {"client": "127.0.0.1", "token_id": token_id(TOKEN)}
+    assert TOKEN not in lines[0]
+
+
+def test_put_refused_without_token_file(api):
+    st, base = api(None)
+    assert _request(base, "PUT", "/directive", DATA, token="anything-at-all")[0] == 403
+
+
+def test_get_views(api):
+    st, base = api(TOKEN)
+    status, text = _request(base, "GET", "/directive")
+    assert status == 200 and json.loads(text)["directive"]["stage"] == 50
+    plan = json.loads(_request(base, "GET", "/plan")[1])
+    assert plan["rate_scale"] == 0.5 and "round(cap_kbps * rate_scale)" in plan["rate_formula"]
+    assert plan["switches"] == [] and plan["regions_without_switch"] == ["KZ-75"]
+    health = json.loads(_request(base, "GET", "/health")[1])
+    assert health["status"] == "ok" and health["switches_connected"] == 0
+    status, text = _request(base, "GET", "/metrics")
+    assert status == 200 and "throttlebed_switches_connected 0" in text
+    assert json.loads(_request(base, "GET", "/stats")[1])["latest"] == []
+    assert _request(base, "GET", "/nope")[0] == 404
+    assert _request(base, "PUT", "/plan", {})[0] == 405
+
+
+def test_parse_listen():
+    assert parse_listen("127.0.0.1:8080") == ("127.0.0.1", 8080)
+    assert parse_listen("[::1]:9000") == ("::1", 9000)
+    for bad in ("8080", "host:", "h:70000", ":80"):
+        with pytest.raises(InputError, match="--api"):
+            parse_listen(bad)

@@ -1,0 +1,86 @@
+"""Counter readings -> measurement rows; meter drops across resets."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import pandas as pd
+import pytest
+
+from throttlebed.controller.stats import (
+    COUNTER_MAX,
+    CSV_COLUMNS,
+    DropCounter,
+    FlowRateTracker,
+    counter_delta,
+    kbps_from_bytes,
+    sum_by_cookie,
+)
+from throttlebed.measurements import validate_measurements
+
+T0 = datetime(2026, 3, 1, 7, 0)
+
+
+def local_at(mono_s: float) -> datetime:
+    return T0 + timedelta(seconds=mono_s * 60)  # time_scale 60, t0 = 0
+
+
+def test_counter_delta_grow_wrap_reset():
+    assert counter_delta(1000, 251_000) == 250_000
+    assert counter_delta(COUNTER_MAX - 100, 50) == 150  # 64-bit wrap
+    assert counter_delta(5_000_000, 1200) == 1200  # flow re-created: counted from zero
+    assert counter_delta(7, 7) == 0
+
+
+def test_kbps_from_bytes():
+    assert kbps_from_bytes(125_000, 1.0) == pytest.approx(1000.0)
+    assert kbps_from_bytes(250_000, 2.0) == pytest.approx(1000.0)
+    with pytest.raises(ValueError):
+        kbps_from_bytes(1, 0.0)
+
+
+def test_tracker_rows_in_model_and_wire_units():
+    t = FlowRateTracker(rate_scale=0.1)
+    assert t.update(0x1075, "KZ-75", {0: 0, 1: 0, 2: 0}, 1.0, local_at) == []
+    rows = t.update(0x1075, "KZ-75", {0: 50_000, 1: 250_000, 2: 12_500}, 3.0, local_at)
+    by = {(r.traffic, r.direction): r for r in rows}
+    down = by[("platform", "down")]
+    assert down.wire_kbps == pytest.approx(1000.0)  # 250 kB in 2 s
+    assert down.kbps == pytest.approx(10_000.0)  # model units
+    assert down.time == datetime(2026, 3, 1, 7, 1)  # emulated time at the interval start
+    assert by[("platform", "up")].wire_kbps == pytest.approx(50.0)
+    assert by[("other", "both")].wire_kbps == pytest.approx(200.0)
+    assert all(r.source == "ovs-flow-counters" for r in rows)
+
+
+def test_tracker_after_flow_reset_and_forget():
+    t = FlowRateTracker()
+    t.update(1, "KZ-75", {1: 10_000_000}, 0.0, local_at)
+    rows = t.update(1, "KZ-75", {1: 125_000}, 1.0, local_at)  # re-created flow
+    assert rows[0].wire_kbps == pytest.approx(1000.0)
+    t.forget(1)
+    assert t.update(1, "KZ-75", {1: 500}, 2.0, local_at) == []
+
+
+def test_sum_by_cookie():
+    assert sum_by_cookie([(1, 10), (2, 5), (1, 7), (0, 1)]) == {1: 17, 2: 5, 0: 1}
+
+
+def test_csv_rows_are_a_valid_measurement_table():
+    t = FlowRateTracker(rate_scale=2.0)
+    t.update(1, "KZ-10", {1: 0, 2: 0}, 0.0, local_at)
+    rows = t.update(1, "KZ-10", {1: 1000, 2: 2000}, 0.5, local_at)
+    df = pd.DataFrame([dict(zip(CSV_COLUMNS, r.csv_line().split(","), strict=True)) for r in rows])
+    out = validate_measurements(df)
+    assert list(out["kbps"]) == pytest.approx([8.0, 16.0])
+    assert set(out["direction"]) == {"down", "up"}
+
+
+def test_drop_counter_survives_meter_modify():
+    d = DropCounter()
+    assert d.update(1, 1, 10, 15_000) == (10, 15_000)
+    assert d.update(1, 1, 25, 37_500) == (25, 37_500)
+    d.mark_reset(1, 1)  # OFPMC_MODIFY zeroes the meter's counters
+    assert d.update(1, 1, 30, 45_000) == (55, 82_500)
+    assert d.update(1, 2, 4, 6000) == (4, 6000)
+    assert d.totals[(1, 1)] == (55, 82_500)
