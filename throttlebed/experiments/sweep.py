@@ -1,0 +1,143 @@
+"""Sweep files: a base scenario and a grid over its fields; the grid expanded into runs. Pure.
+
+A sweep file::
+
+    name: stages-by-load
+    base: national-day.yaml          # relative to the sweep file
+    set: {load.users_scale: 0.01}    # optional: fixed overrides applied to every run
+    grid:                            # dotted paths into the scenario -> lists of values
+      stage: [10, 50, 90]
+      seed: [1, 2]
+
+expands into the cartesian product of the grid, in the order the keys and values are written
+(6 runs above). Each run's scenario is the base with its overrides applied; a run whose values
+make the scenario invalid is not an error of the sweep: it becomes a failed row of the results.
+"""
+
+from __future__ import annotations
+
+import copy
+import itertools
+import json
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from throttlebed.directive.schema import validation_error_to_input_error
+from throttlebed.errors import InputError
+from throttlebed.experiments.scenario import Scenario, read_scenario_data, scenario_from_data
+
+
+class SweepSpec(BaseModel):
+    """A sweep file."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field("sweep", min_length=1, pattern=r"^[A-Za-z0-9._-]+$")
+    base: str = Field(min_length=1, description="the base scenario file, relative to the sweep file")
+    set: dict[str, Any] = Field(default_factory=dict, description="overrides applied to every run")
+    grid: dict[str, list[Any]] = Field(min_length=1, description="dotted path -> values")
+
+    @field_validator("grid")
+    @classmethod
+    def _non_empty(cls, v: dict[str, list[Any]]) -> dict[str, list[Any]]:
+        for key, values in v.items():
+            if not values:
+                raise ValueError(f"{key}: no values")
+            _split(key)
+        return v
+
+
+def _split(path: str) -> list[str]:
+    parts = str(path).split(".")
+    if not all(parts):
+        raise ValueError(f"{path!r} is not a dotted path such as load.users_scale")
+    return parts
+
+
+def set_path(data: dict[str, Any], path: str, value: Any) -> dict[str, Any]:
+    """A deep copy of ``data`` with the field at dotted ``path`` set to ``value``."""
+    out = copy.deepcopy(data)
+    node = out
+    parts = _split(path)
+    for part in parts[:-1]:
+        child = node.get(part)
+        if child is None:
+            child = node[part] = {}
+        if not isinstance(child, dict):
+            raise InputError(f"{part} is not a mapping", where=path)
+        node = child
+    node[parts[-1]] = copy.deepcopy(value)
+    if parts == ["stage"]:  # a stage sweep replaces an escalation of the base
+        out.pop("stages", None)
+    return out
+
+
+def expand_grid(grid: dict[str, list[Any]]) -> list[dict[str, Any]]:
+    """The cartesian product of the grid: one {path: value} mapping per run."""
+    keys = list(grid)
+    return [dict(zip(keys, combo, strict=True)) for combo in itertools.product(*(grid[k] for k in keys))]
+
+
+def run_data(base: dict[str, Any], fixed: dict[str, Any], values: dict[str, Any]) -> dict[str, Any]:
+    """The scenario data of one run: base, then fixed overrides, then the grid values."""
+    data = base
+    for path, value in [*fixed.items(), *values.items()]:
+        data = set_path(data, path, value)
+    return data
+
+
+def point_scenario(base: dict[str, Any], fixed: dict[str, Any], values: dict[str, Any],
+                   index: int) -> Scenario:
+    """The validated scenario of run ``index``; InputError if the values make it invalid."""
+    data = run_data(base, fixed, values)
+    data["name"] = f"{data.get('name', 'run')}-{index:03d}"
+    return scenario_from_data(data, source=f"run {index}")
+
+
+def load_sweep(path: str | Path) -> tuple[SweepSpec, dict[str, Any]]:
+    """Read a sweep file and its base scenario's data (the base itself is validated too)."""
+    p = Path(path)
+    try:
+        raw = yaml.safe_load(p.read_text(encoding="utf-8"))
+    except OSError as e:
+        raise InputError(e.strerror or "cannot read", source=str(p)) from None
+    except yaml.YAMLError as e:
+        raise InputError(str(getattr(e, "problem", None) or "not valid YAML"), source=str(p)) from None
+    if not isinstance(raw, dict):
+        raise InputError("a sweep must be a mapping with 'base' and 'grid'", source=str(p))
+    try:
+        spec = SweepSpec.model_validate(raw)
+    except ValidationError as e:
+        raise validation_error_to_input_error(e, str(p)) from None
+    base_path = (p.parent / spec.base) if not Path(spec.base).is_absolute() else Path(spec.base)
+    base = read_scenario_data(base_path)
+    scenario_from_data(base, source=str(base_path))
+    for key in spec.set:
+        try:
+            _split(key)
+        except ValueError as e:
+            raise InputError(str(e), source=str(p), where=f"set.{key}") from None
+    return spec, base
+
+
+RESULT_COLUMNS = ("index", "pass", "cells_passed", "cells_total", "min_reduction_achieved",
+                  "max_reduction_error_pp", "max_overshoot", "collateral_unaffected", "wall_s", "error",
+                  "out")
+
+
+def results_table(rows: list[dict[str, Any]], grid_keys: list[str]) -> pd.DataFrame:
+    """One row per run: grid values (``grid.<path>`` columns, JSON text if not scalar), then results."""
+    grid_cols = [f"grid.{k}" for k in grid_keys]
+    df = pd.DataFrame(sorted(rows, key=lambda r: r.get("index", 0)))
+    for col in [*grid_cols, *RESULT_COLUMNS]:
+        if col not in df.columns:
+            df[col] = None
+    for col in grid_cols:
+        if df[col].map(lambda v: isinstance(v, (dict, list))).any():
+            df[col] = df[col].map(lambda v: json.dumps(v))
+    extra = [c for c in df.columns if c not in grid_cols and c not in RESULT_COLUMNS]
+    return df[[*grid_cols, *RESULT_COLUMNS, *extra]]
