@@ -3,18 +3,21 @@
 ``python -m throttlebed.sim.traffic_agent serve --port 5001``
     On platform and other-service hosts. For each TCP connection it reads one JSON request line
     ``{"bytes": N, "rate_kbps": R, "duration_s": D}`` and sends N bytes (or, with D, sends for D
-    seconds), paced at R kbit/s (R = 0: as fast as TCP allows), then closes.
+    seconds), paced at R kbit/s (R = 0: as fast as TCP allows), then closes. A UDP datagram
+    ``{"bytes": N, "rate_kbps": R}`` to the same port makes it stream N bytes of UDP back at R.
 
-``python -m throttlebed.sim.traffic_agent fetch --schedule FILE --out FILE --epoch T --bin-s X``
-    On user hosts. FILE holds JSON lines ``{"at_s", "server", "port", "bytes", "rate_kbps",
-    "duration_s"}``; each transfer starts at wall time ``T + at_s`` and runs concurrently with the
-    others (asyncio), at most ``--max-concurrent`` at once (a session that would exceed it is
-    dropped and counted). Received bytes are counted on the receiver, per bin of ``X`` wall
-    seconds since T and per (server, protocol); ``--udp-port`` also counts UDP datagrams. The
-    result is written (atomically) at the end, on SIGTERM, or at ``--until-s``.
+``python -m throttlebed.sim.traffic_agent fetch --schedule FILE|- --out FILE --epoch T --bin-s X``
+    On user hosts. The schedule (a file, or stdin as the driver streams it) holds JSON lines
+    ``{"at_s", "server", "port", "bytes", "rate_kbps", "duration_s", "proto"}``; each transfer
+    starts at wall time ``T + at_s`` and runs concurrently with the others (asyncio), at most
+    ``--max-concurrent`` TCP transfers at once (a session that would exceed it is dropped and
+    counted). Received bytes are counted on the receiver, per bin of ``X`` wall seconds since T
+    and per (server, protocol). The result is written (atomically) when the schedule is done, on
+    SIGTERM, or at ``--until-s``.
 
 ``python -m throttlebed.sim.traffic_agent udp-send --dst IP --port P --rate-kbps R --duration-s D``
-    A UDP sender at a fixed rate (the policed class of tests).
+    A UDP sender at a fixed rate (the policed class of tests); the receiver counts it with
+    ``fetch --udp-port P``.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ import signal
 import socket
 import sys
 import tempfile
+import threading
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -79,7 +83,7 @@ async def _serve_one(reader: asyncio.StreamReader, writer: asyncio.StreamWriter)
             writer.write(payload[:n])
             await writer.drain()
             sent += n
-    except (ConnectionError, asyncio.TimeoutError, ValueError, json.JSONDecodeError):
+    except (TimeoutError, ConnectionError, ValueError, json.JSONDecodeError):
         pass
     finally:
         with contextlib.suppress(Exception):
@@ -87,15 +91,52 @@ async def _serve_one(reader: asyncio.StreamReader, writer: asyncio.StreamWriter)
             await writer.wait_closed()
 
 
+class _UdpServer(asyncio.DatagramProtocol):
+    """Each datagram is a request ``{"bytes", "rate_kbps"}``: stream that much back, paced."""
+
+    def __init__(self) -> None:
+        self.transport: asyncio.DatagramTransport | None = None
+        self.tasks: set[asyncio.Task] = set()
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
+        try:
+            req = json.loads(data.decode())
+            total_b, rate_kbps = int(req["bytes"]), float(req["rate_kbps"])
+        except (ValueError, KeyError, TypeError, UnicodeDecodeError):
+            return
+        if total_b > 0 and rate_kbps > 0:
+            task = asyncio.ensure_future(self._stream(addr, total_b, rate_kbps * 1000.0))
+            self.tasks.add(task)
+            task.add_done_callback(self.tasks.discard)
+
+    async def _stream(self, addr: tuple[str, int], total_b: int, rate_bps: float) -> None:
+        payload = b"\0" * UDP_PAYLOAD_B
+        t0 = time.monotonic()
+        sent = 0
+        while sent < total_b and self.transport is not None and not self.transport.is_closing():
+            due = t0 + sent * 8 / rate_bps
+            now = time.monotonic()
+            if due > now:
+                await asyncio.sleep(due - now)
+            n = min(UDP_PAYLOAD_B, total_b - sent)
+            self.transport.sendto(payload[:n], addr)
+            sent += n
+
+
 async def serve(port: int, host: str = "0.0.0.0") -> None:
-    """Serve transfer requests on TCP ``port`` until terminated."""
+    """Serve transfer requests on TCP and UDP ``port`` until terminated."""
     server = await asyncio.start_server(_serve_one, host, port, backlog=1024, reuse_address=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
+    udp, _ = await loop.create_datagram_endpoint(_UdpServer, local_addr=(host, port))
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     async with server:
         await stop.wait()
+    udp.close()
 
 
 # ---- client --------------------------------------------------------------------------------
@@ -135,7 +176,7 @@ async def _fetch_one(c: Counters, s: dict[str, Any]) -> None:
     try:
         reader, writer = await asyncio.wait_for(
             asyncio.open_connection(server, int(s.get("port") or DEFAULT_PORT)), timeout=10)
-    except (OSError, asyncio.TimeoutError):
+    except (TimeoutError, OSError):
         c.failed += 1
         return
     try:
@@ -156,11 +197,21 @@ async def _fetch_one(c: Counters, s: dict[str, Any]) -> None:
             writer.close()
 
 
-async def _session(c: Counters, s: dict[str, Any], max_concurrent: int) -> None:
+async def _session(c: Counters, s: dict[str, Any], max_concurrent: int,
+                   udp: asyncio.DatagramTransport) -> None:
     delay = c.epoch + float(s["at_s"]) - time.time()
     if delay > 0:
         await asyncio.sleep(delay)
     c.sessions += 1
+    if s.get("proto") == "udp":  # ask the server to stream at a fixed rate; count what arrives
+        req = {"bytes": int(s.get("bytes") or 0), "rate_kbps": float(s.get("rate_kbps") or 0)}
+        if req["bytes"] <= 0 or req["rate_kbps"] <= 0:
+            c.failed += 1
+            return
+        udp.sendto(json.dumps(req).encode(), (str(s["server"]), int(s.get("port") or DEFAULT_PORT)))
+        await asyncio.sleep(req["bytes"] * 8 / (req["rate_kbps"] * 1000) + 0.5)
+        c.completed += 1
+        return
     if c.active >= max_concurrent:
         c.dropped += 1
         return
@@ -192,31 +243,53 @@ def write_json_atomic(path: Path, doc: dict[str, Any]) -> None:
     os.replace(tmp, path)
 
 
-def read_schedule(path: Path) -> list[dict[str, Any]]:
-    """JSON lines of sessions, sorted by start offset."""
-    out = []
-    for line in path.read_text().splitlines():
-        if line.strip():
-            out.append(json.loads(line))
-    return sorted(out, key=lambda s: float(s["at_s"]))
+def parse_session(line: str) -> dict[str, Any] | None:
+    """One schedule line (JSON) -> a session, None for a blank line."""
+    return json.loads(line) if line.strip() else None
 
 
-async def fetch(schedule: list[dict[str, Any]], out: Path, epoch: float, bin_s: float,
-                max_concurrent: int, until_s: float | None, udp_port: int | None) -> Counters:
-    """Run the schedule, count what arrives, write the result to ``out``."""
+def _stream_stdin(loop: asyncio.AbstractEventLoop, spawn: Any, done: asyncio.Event) -> None:
+    """Read sessions from stdin (a thread): each is handed to ``spawn`` in the loop; EOF sets done."""
+    try:
+        for line in sys.stdin:
+            s = parse_session(line)
+            if s is not None:
+                loop.call_soon_threadsafe(spawn, s)
+    finally:
+        loop.call_soon_threadsafe(done.set)
+
+
+async def fetch(schedule: Path, out: Path, epoch: float, bin_s: float, max_concurrent: int,
+                until_s: float | None, udp_port: int | None) -> Counters:
+    """Run the schedule (a file, or ``-``: stdin as it streams), count arrivals, write ``out``."""
     c = Counters(epoch=epoch, bin_s=bin_s)
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
+    input_done = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    udp = None
-    if udp_port:
-        udp, _ = await loop.create_datagram_endpoint(lambda: _UdpCounter(c), local_addr=("0.0.0.0", udp_port))
-    tasks = [asyncio.create_task(_session(c, s, max_concurrent)) for s in schedule]
-    done_all = asyncio.gather(*tasks, return_exceptions=True)
-    waiters = [asyncio.create_task(stop.wait())]
-    if tasks and not udp_port:
-        waiters.append(asyncio.ensure_future(done_all))
+    udp, _ = await loop.create_datagram_endpoint(lambda: _UdpCounter(c),
+                                                 local_addr=("0.0.0.0", udp_port or 0))
+    tasks: set[asyncio.Task] = set()
+
+    def spawn(s: dict[str, Any]) -> None:
+        tasks.add(asyncio.create_task(_session(c, s, max_concurrent, udp)))
+
+    if str(schedule) == "-":
+        threading.Thread(target=_stream_stdin, args=(loop, spawn, input_done), daemon=True).start()
+    else:
+        for line in schedule.read_text().splitlines():
+            s = parse_session(line)
+            if s is not None:
+                spawn(s)
+        input_done.set()
+
+    async def all_done() -> None:
+        await input_done.wait()
+        while any(not t.done() for t in tasks):
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+    waiters = [asyncio.create_task(stop.wait()), asyncio.create_task(all_done())]
     if until_s is not None:
         waiters.append(asyncio.create_task(asyncio.sleep(max(0.0, epoch + until_s - time.time()))))
     await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
@@ -225,8 +298,7 @@ async def fetch(schedule: list[dict[str, Any]], out: Path, epoch: float, bin_s: 
     await asyncio.gather(*tasks, return_exceptions=True)
     for w in waiters:
         w.cancel()
-    if udp is not None:
-        udp.close()
+    udp.close()
     write_json_atomic(out, c.to_data())
     return c
 
@@ -269,7 +341,7 @@ def main(argv: list[str] | None = None) -> int:
     sp = sub.add_parser("serve", help="serve transfers on TCP")
     sp.add_argument("--port", type=int, default=DEFAULT_PORT)
     fp = sub.add_parser("fetch", help="run a schedule of transfers and count received bytes")
-    fp.add_argument("--schedule", type=Path, required=True)
+    fp.add_argument("--schedule", type=Path, required=True, help="JSON lines file, or - for stdin")
     fp.add_argument("--out", type=Path, required=True)
     fp.add_argument("--epoch", type=float, required=True, help="wall time (Unix s) of offset 0")
     fp.add_argument("--bin-s", type=float, default=1.0)
@@ -288,7 +360,7 @@ def main(argv: list[str] | None = None) -> int:
     elif a.cmd == "fetch":
         if a.bin_s <= 0 or a.max_concurrent < 1:
             ap.error("--bin-s must be > 0 and --max-concurrent >= 1")
-        asyncio.run(fetch(read_schedule(a.schedule), a.out, a.epoch, a.bin_s, a.max_concurrent,
+        asyncio.run(fetch(a.schedule, a.out, a.epoch, a.bin_s, a.max_concurrent,
                           a.until_s, a.udp_port))
     else:
         sent = udp_send(a.dst, a.port, a.rate_kbps, a.duration_s, a.payload_b)
