@@ -72,7 +72,6 @@ class Case(_Model):
     """A case: the platform, what happened when, and the details the Appendix 1-3 documents need."""
 
     platform: str = Field(min_length=1)
-    platform_kind: Literal["online_platform", "messaging_service"] = "online_platform"
     address: str | None = None
     phone: str | None = None
     email: str | None = None
