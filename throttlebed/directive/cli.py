@@ -103,3 +103,8 @@ def check(path: Path, as_json: bool) -> None:
             _note(n)
         click.echo(f"{path}: valid directive: {len(result.rows)} rows, "
                    f"{len(result.regions())} regions, stage {result.stage}%")
+
+
+from throttlebed.directive.render_cli import render  # noqa: E402
+
+directive.add_command(render)
