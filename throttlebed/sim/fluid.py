@@ -125,7 +125,7 @@ class _Stepped:
     down_kbit: np.ndarray
     up_kbit: np.ndarray
     offered_kbit: np.ndarray  # what the sessions asked for (down), before the meter
-    binding_steps: np.ndarray  # steps in which the down bucket was the limit
+    saturated: np.ndarray  # every token of the interval was used: the meter was the limit
 
 
 def _stepped_kbit(start_s: np.ndarray, size_kbit: np.ndarray, rate_kbps: np.ndarray, udp: np.ndarray,
@@ -142,7 +142,8 @@ def _stepped_kbit(start_s: np.ndarray, size_kbit: np.ndarray, rate_kbps: np.ndar
     down = np.zeros((n_regions, n_int))
     up = np.zeros((n_regions, n_int))
     offered = np.zeros((n_regions, n_int))
-    binding_steps = np.zeros((n_regions, n_int), dtype=np.int64)
+    spilled = np.zeros((n_regions, n_int), dtype=bool)
+    empty_at_end = np.zeros((n_regions, n_int), dtype=bool)
     nominal_end = start_s + size_kbit / rate_kbps
     deadline = np.where(udp, nominal_end, nominal_end + patience_s)
     # columns: start, kbit left, rate, deadline, region, udp
@@ -163,36 +164,39 @@ def _stepped_kbit(start_s: np.ndarray, size_kbit: np.ndarray, rate_kbps: np.ndar
         budget_up = tokens_up + cap * step_s
         if arrive[k + 1] > arrive[k]:
             active = np.concatenate([active, table[arrive[k]:arrive[k + 1]]])
-        if len(active) == 0:
-            tokens = np.minimum(depth, budget)
-            tokens_up = np.minimum(depth, budget_up)
-            continue
-        a_reg = active[:, 4].astype(np.intp)
-        avail = np.clip(np.minimum(t1, active[:, 3]) - np.maximum(active[:, 0], t0), 0.0, step_s)
-        demand = np.minimum(active[:, 2] * avail, active[:, 1])
-        asked = np.bincount(a_reg, demand, minlength=n_regions)
-        binding = asked > budget
         j = k // steps_per_interval
-        offered[:, j] += asked
-        binding_steps[:, j] += binding
-        if binding.any():
-            sel = binding[a_reg]
-            alloc = demand.copy()
-            alloc[sel] = max_min_shares(demand[sel], a_reg[sel], budget, n_regions)
-            delivered = np.bincount(a_reg, alloc, minlength=n_regions)
+        if len(active):
+            a_reg = active[:, 4].astype(np.intp)
+            avail = np.clip(np.minimum(t1, active[:, 3]) - np.maximum(active[:, 0], t0), 0.0, step_s)
+            demand = np.minimum(active[:, 2] * avail, active[:, 1])
+            asked = np.bincount(a_reg, demand, minlength=n_regions)
+            binding = asked > budget
+            if binding.any():
+                sel = binding[a_reg]
+                alloc = demand.copy()
+                alloc[sel] = max_min_shares(demand[sel], a_reg[sel], budget, n_regions)
+                delivered = np.bincount(a_reg, alloc, minlength=n_regions)
+            else:
+                alloc = demand
+                delivered = asked
+            active[:, 1] -= np.where(active[:, 5] > 0, demand, alloc)
+            offered[:, j] += asked
+            down[:, j] += delivered
         else:
-            alloc = demand
-            delivered = asked
-        active[:, 1] -= np.where(active[:, 5] > 0, demand, alloc)
-        tokens = np.clip(budget - delivered, 0.0, depth)
+            delivered = np.zeros(n_regions)
+        left = budget - delivered
+        spilled[:, j] |= ~finite | (left > depth)  # tokens lost to a full bucket (or no bucket)
+        tokens = np.clip(left, 0.0, depth)
         up_delivered = np.minimum(up_fraction * delivered, budget_up)
         tokens_up = np.clip(budget_up - up_delivered, 0.0, depth)
-        down[:, j] += delivered
         up[:, j] += up_delivered
-        keep = (active[:, 1] > _DONE_KBIT) & (active[:, 3] > t1)
-        if not keep.all():
-            active = active[keep]
-    return _Stepped(down, up, offered, binding_steps)
+        if (k + 1) % steps_per_interval == 0:
+            empty_at_end[:, j] = finite & (tokens <= 1e-9 * np.where(finite, cap, 1.0))
+        if len(active):
+            keep = (active[:, 1] > _DONE_KBIT) & (active[:, 3] > t1)
+            if not keep.all():
+                active = active[keep]
+    return _Stepped(down, up, offered, ~spilled & empty_at_end)
 
 
 @dataclass
@@ -200,8 +204,9 @@ class FluidRun:
     """A fluid run: the measurement table, and per (region, interval) what the meter saw.
 
     ``offered_kbps`` and ``saturated`` are ``[len(regions), intervals]`` arrays for platform
-    ``down`` traffic: the mean rate the sessions asked for, and whether the bucket was the limit
-    in every step of the interval (so the interval's mean is the cap, up to the burst).
+    ``down`` traffic: the mean rate the sessions asked for, and whether the offered load used
+    every token the meter had for the interval (none lost to a full bucket, the bucket empty at
+    its end): then the interval's mean is at least the cap and at most the cap plus one bucket.
     """
 
     measurements: pd.DataFrame
@@ -254,7 +259,7 @@ def run_fluid(sessions: pd.DataFrame, regions: Sequence[str], directive: Directi
         kbit[("down", "platform")] += res.down_kbit
         kbit[("up", "platform")] += res.up_kbit
         offered += res.offered_kbit
-        saturated = res.binding_steps == steps_per_interval
+        saturated = res.saturated
     table = _table(kbit, regions, day, start_s, n_int, sampling_interval_s)
     return FluidRun(table, regions, offered / sampling_interval_s, saturated)
 
