@@ -1,0 +1,326 @@
+"""The controller against real Open vSwitch bridges (userspace datapath, OpenFlow 1.3)."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from throttlebed.controller.plan import meter_plan
+from throttlebed.controller.region_map import CORE_DPID, region_dpid
+from throttlebed.directive.schema import directive_from_data, load_directive
+from throttlebed.measurements import read_measurements
+
+pytestmark = pytest.mark.emulation
+
+REPO = Path(__file__).resolve().parent.parent
+TOKEN = "bridge-test-token-42"
+DIRECTIVE = {
+    "platform": "ExamplePlatform",
+    "platform_prefixes": ["203.0.113.0/24"],
+    "stage": 50,
+    "rows": [
+        {"region": "KZ-75", "period": "00:00-07:00", "peak_kbps": 20000, "cap_kbps": 10000},
+        {"region": "KZ-75", "period": "07:00-18:00", "peak_kbps": 40000, "cap_kbps": 20000},
+        {"region": "KZ-75", "period": "18:00-24:00", "peak_kbps": 60000, "cap_kbps": 30000},
+        {"region": "KZ-10", "period": "22:00-02:00", "peak_kbps": 8000, "cap_kbps": 4000},
+    ],
+}
+_names = iter(range(100))
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def sh(*args: str) -> str:
+    return subprocess.run(args, check=True, capture_output=True, text=True, timeout=20).stdout
+
+
+@contextlib.contextmanager
+def bridges(dpids: list[int], ofp_port: int):
+    """Userspace OpenFlow 1.3 bridges with the given dpids, fail-mode secure, ours to delete."""
+    names = [f"tbc{os.getpid() % 10000}x{next(_names)}" for _ in dpids]
+    try:
+        for name, dpid in zip(names, dpids, strict=True):
+            sh("ovs-vsctl", "add-br", name, "--", "set", "bridge", name, "datapath_type=netdev",
+               "protocols=OpenFlow13", f"other-config:datapath-id={dpid:016x}", "--",
+               "set-controller", name, f"tcp:127.0.0.1:{ofp_port}", "--", "set-fail-mode", name, "secure")
+        yield dict(zip(dpids, names, strict=True))
+    finally:
+        for name in names:
+            subprocess.run(["ovs-vsctl", "--if-exists", "del-br", name], capture_output=True, timeout=20)
+
+
+def dump_meters(br: str) -> dict[int, tuple[int, int]]:
+    """meter id -> (rate kbps, burst kbits) of a bridge."""
+    text = sh("ovs-ofctl", "-O", "OpenFlow13", "dump-meters", br)
+    found = re.findall(r"meter=(\d+) ([a-z ]*)bands=\s*type=drop rate=(\d+)(?: burst_size=(\d+))?", text)
+    for _, flags, _, _ in found:
+        assert flags.split() in (["kbps", "burst", "stats"], ["kbps"]), text
+    return {int(m): (int(r), int(b or 0)) for m, _, r, b in found}
+
+
+def dump_flows(br: str) -> list[str]:
+    """Flows without counters, sorted."""
+    out = []
+    for line in sh("ovs-ofctl", "-O", "OpenFlow13", "dump-flows", br).splitlines()[1:]:
+        fields = [f for f in line.strip().replace(", ", ",").split(",")
+                  if not f.startswith(("duration=", "n_packets=", "n_bytes=", "table=", "idle_age", "hard_age"))]
+        out.append(",".join(fields))
+    return sorted(out)
+
+
+def flow_durations(br: str) -> list[float]:
+    return [float(x) for x in re.findall(r"duration=([\d.]+)s", sh("ovs-ofctl", "-O", "OpenFlow13",
+                                                                    "dump-flows", br))]
+
+
+def wanted_meters(directive, dpid: int, region: str | None, minute: int, rate_scale: float):
+    plan = meter_plan(directive, {dpid: region}, minute, rate_scale=rate_scale)[dpid]
+    return {m.meter_id: (m.rate_kbps, m.burst_kbits) for m in plan.meters}
+
+
+def wait_until(check, timeout_s: float, what: str):
+    deadline = time.monotonic() + timeout_s
+    last = None
+    while time.monotonic() < deadline:
+        try:
+            last = check()
+            if last:
+                return last
+        except (OSError, subprocess.CalledProcessError, urllib.error.URLError) as e:
+            last = e
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}; last: {last!r}")
+
+
+def http(base: str, method: str, path: str, body=None, token: str | None = None) -> tuple[int, dict | str]:
+    req = urllib.request.Request(base + path, method=method,
+                                 data=json.dumps(body).encode() if body is not None else None)
+    if token:
+        req.add_header("Authorization", f"Bearer {token}")
+    try:
+        with urllib.request.urlopen(req, timeout=10) as r:
+            status, text = r.status, r.read().decode()
+    except urllib.error.HTTPError as e:
+        status, text = e.code, e.read().decode()
+    try:
+        return status, json.loads(text)
+    except json.JSONDecodeError:
+        return status, text
+
+
+class Controller:
+    """``throttlebed controller`` as a subprocess, stopped by its own pid."""
+
+    def __init__(self, tmp: Path, ofp_port: int, *extra: str):
+        self.api_port = free_port()
+        self.base = f"http://127.0.0.1:{self.api_port}"
+        self.log = tmp / f"controller-{self.api_port}.log"
+        args = [sys.executable, "-m", "throttlebed.controller.launcher", "--ofp-port", str(ofp_port),
+                "--api", f"127.0.0.1:{self.api_port}", *extra]
+        self.proc = subprocess.Popen(args, cwd=REPO, stdout=subprocess.DEVNULL,
+                                     stderr=self.log.open("w"))
+        wait_until(lambda: http(self.base, "GET", "/health")[0] == 200, 15, "the controller's API")
+
+    def health(self) -> dict:
+        return http(self.base, "GET", "/health")[1]
+
+    def wait_connected(self, n: int) -> None:
+        wait_until(lambda: self.health()["switches_connected"] == n, 20, f"{n} switches")
+
+    def stop(self) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        try:
+            return self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            return self.proc.wait(timeout=5)
+
+
+@pytest.fixture
+def workdir(tmp_path):
+    (tmp_path / "d.json").write_text(json.dumps(DIRECTIVE))
+    (tmp_path / "token").write_text(TOKEN + "\n")
+    return tmp_path
+
+
+def test_meters_are_the_plan_of_the_current_period(ovs, workdir):
+    ofp_port = free_port()
+    d = load_directive(workdir / "d.json")
+    dpids = [CORE_DPID, region_dpid("KZ-75"), region_dpid("KZ-10")]
+    with bridges(dpids, ofp_port) as br:
+        ctl = Controller(workdir, ofp_port, "--directive", str(workdir / "d.json"), "--clock-start", "12:00",
+                         "--rate-scale", "0.1", "--stats-out", str(workdir / "stats.csv"),
+                         "--poll-interval-s", "0.5")
+        try:
+            ctl.wait_connected(3)
+            minute = 12 * 60
+            assert dump_meters(br[0x1075]) == wanted_meters(d, 0x1075, "KZ-75", minute, 0.1) == {
+                1: (2000, 2000), 2: (2000, 2000)}
+            assert dump_meters(br[0x1010]) == wanted_meters(d, 0x1010, "KZ-10", minute, 0.1) == {}
+            assert dump_meters(br[CORE_DPID]) == {}
+            assert dump_flows(br[0x1075]) == [
+                "cookie=0x0,priority=0 actions=NORMAL",
+                "cookie=0x1,priority=100,ip,nw_src=203.0.113.0/24 actions=meter:1,NORMAL",
+                "cookie=0x2,priority=100,ip,nw_dst=203.0.113.0/24 actions=meter:2,NORMAL",
+            ]
+            assert dump_flows(br[0x1010]) == [  # uncovered period: counted, not metered
+                "cookie=0x0,priority=0 actions=NORMAL",
+                "cookie=0x1,priority=100,ip,nw_src=203.0.113.0/24 actions=NORMAL",
+                "cookie=0x2,priority=100,ip,nw_dst=203.0.113.0/24 actions=NORMAL",
+            ]
+            assert dump_flows(br[CORE_DPID]) == ["cookie=0x0,priority=0 actions=NORMAL"]
+            plan = http(ctl.base, "GET", "/plan")[1]
+            by_dpid = {s["dpid"]: s for s in plan["switches"]}
+            assert [m["rate_kbps"] for m in by_dpid["0x1075"]["meters"]] == [2000, 2000]
+            assert all(s["in_sync"] for s in plan["switches"])
+            status, metrics = http(ctl.base, "GET", "/metrics")
+            assert 'throttlebed_meter_rate_kbps{region="KZ-75",direction="down",dpid="0x1075"} 2000' in metrics
+            wait_until(lambda: len(http(ctl.base, "GET", "/stats")[1]["latest"]) >= 6, 10, "stats rows")
+        finally:
+            assert ctl.stop() == 0
+    table = read_measurements(workdir / "stats.csv")  # flushed, and a valid measurement table
+    assert set(table["region"]) == {"KZ-75", "KZ-10"} and set(table["source"]) == {"ovs-flow-counters"}
+    assert (table["kbps"] == 0).all()  # no traffic was sent
+
+
+def test_period_change_on_compressed_clock(ovs, workdir):
+    ofp_port = free_port()
+    with bridges([region_dpid("KZ-75")], ofp_port) as br:
+        # 60 emulated s per real s: 06:50 -> 07:00 takes 10 s
+        ctl = Controller(workdir, ofp_port, "--directive", str(workdir / "d.json"), "--clock-start", "06:50",
+                         "--time-scale", "60", "--rate-scale", "0.1", "--burst-s", "0.5")
+        try:
+            ctl.wait_connected(1)
+            b = br[0x1075]
+            assert dump_meters(b) == {1: (1000, 500), 2: (1000, 500)}  # 00:00-07:00: 10000 kbps
+            installed_at = time.monotonic()
+            wait_until(lambda: dump_meters(b) == {1: (2000, 1000), 2: (2000, 1000)}, 15, "07:00 rates")
+            # the flows were not re-created (their counters survive period changes)
+            assert min(flow_durations(b)) >= time.monotonic() - installed_at - 0.5
+            applied = http(ctl.base, "GET", "/plan")[1]["applied"]
+            change = applied[-1]
+            assert change["dpid"] == "0x1075" and change["meters_changed"] == 2
+            assert change["period"] == "07:00-18:00"
+            assert change["time"][11:16] == "07:00"
+        finally:
+            assert ctl.stop() == 0
+
+
+def _add_stale(br: str) -> None:
+    sh("ovs-ofctl", "-O", "OpenFlow13", "add-meter", br, "meter=7,kbps,band=type=drop,rate=777")
+    sh("ovs-ofctl", "-O", "OpenFlow13", "add-flow", br, "priority=5,udp,actions=meter:7,NORMAL")
+    sh("ovs-ofctl", "-O", "OpenFlow13", "add-flow", br, "table=3,priority=1,actions=drop")
+
+
+def test_restart_and_reconnect_restore_the_plan(ovs, workdir):
+    ofp_port = free_port()
+    expected_flows = [
+        "cookie=0x0,priority=0 actions=NORMAL",
+        "cookie=0x1,priority=100,ip,nw_src=203.0.113.0/24 actions=meter:1,NORMAL",
+        "cookie=0x2,priority=100,ip,nw_dst=203.0.113.0/24 actions=meter:2,NORMAL",
+    ]
+    args = ("--directive", str(workdir / "d.json"), "--clock-start", "12:00", "--rate-scale", "0.1")
+    with bridges([region_dpid("KZ-75")], ofp_port) as br:
+        b = br[0x1075]
+        _add_stale(b)
+        ctl = Controller(workdir, ofp_port, *args)
+        try:
+            ctl.wait_connected(1)
+            wait_until(lambda: dump_meters(b) == {1: (2000, 2000), 2: (2000, 2000)}, 10, "the plan")
+            assert dump_flows(b) == expected_flows
+            # switch reconnect
+            sh("ovs-vsctl", "del-controller", b)
+            ctl.wait_connected(0)
+            _add_stale(b)
+            assert 7 in dump_meters(b)
+            sh("ovs-vsctl", "set-controller", b, f"tcp:127.0.0.1:{ofp_port}")
+            ctl.wait_connected(1)
+            wait_until(lambda: dump_meters(b) == {1: (2000, 2000), 2: (2000, 2000)}, 10, "plan after reconnect")
+            assert dump_flows(b) == expected_flows
+        finally:
+            assert ctl.stop() == 0
+        # controller restart, meanwhile someone changed the switch
+        _add_stale(b)
+        ctl = Controller(workdir, ofp_port, *args)
+        try:
+            ctl.wait_connected(1)
+            wait_until(lambda: dump_meters(b) == {1: (2000, 2000), 2: (2000, 2000)}, 10, "plan after restart")
+            assert dump_flows(b) == expected_flows
+        finally:
+            assert ctl.stop() == 0
+
+
+def test_api_changes_meters_only_with_token_and_valid_directive(ovs, workdir):
+    ofp_port = free_port()
+    audit = workdir / "audit.jsonl"
+    with bridges([region_dpid("KZ-75"), region_dpid("KZ-10")], ofp_port) as br:
+        ctl = Controller(workdir, ofp_port, "--directive", str(workdir / "d.json"), "--clock-start", "23:00",
+                         "--rate-scale", "0.1", "--token-file", str(workdir / "token"),
+                         "--audit-log", str(audit))
+        try:
+            ctl.wait_connected(2)
+            before = {d: dump_meters(br[d]) for d in br}
+            assert before == {0x1075: {1: (3000, 3000), 2: (3000, 3000)}, 0x1010: {1: (400, 400), 2: (400, 400)}}
+            assert len(audit.read_text().splitlines()) == 1  # the directive loaded at start
+            stage90 = dict(DIRECTIVE, stage=90, rows=[
+                {"region": "KZ-75", "period": "00:00-24:00", "peak_kbps": 60000, "cap_kbps": 6000}])
+            assert http(ctl.base, "PUT", "/directive", stage90)[0] == 401
+            assert http(ctl.base, "PUT", "/directive", stage90, token="not-the-token")[0] == 401
+            bad = dict(stage90, rows=[dict(stage90["rows"][0], region="KZ-99")])
+            status, body = http(ctl.base, "PUT", "/directive", bad, token=TOKEN)
+            assert status == 400 and "rows[0].region" in body["error"]
+            assert {d: dump_meters(br[d]) for d in br} == before
+            assert len(audit.read_text().splitlines()) == 1
+            status, body = http(ctl.base, "PUT", "/directive", stage90, token=TOKEN)
+            assert status == 200, body
+            # applied (with barriers) before the reply: KZ-75 re-rated, KZ-10 no longer capped
+            assert dump_meters(br[0x1075]) == {1: (600, 600), 2: (600, 600)}
+            assert dump_meters(br[0x1010]) == {}
+            assert all("meter" not in f for f in dump_flows(br[0x1010]))
+            lines = audit.read_text().splitlines()
+            assert len(lines) == 2
+            rec = json.loads(lines[1])
+            assert rec["action"] == "put-directive"
+            assert rec["digest"] == directive_from_data(stage90).digest()
+            assert rec["who"]["client"] == "127.0.0.1" and len(rec["who"]["token_id"]) == 12
+            assert http(ctl.base, "GET", "/directive")[1]["directive"]["stage"] == 90
+        finally:
+            assert ctl.stop() == 0
+
+
+def test_bad_options_exit_2_with_one_line(ovs, workdir):
+    (workdir / "bad.json").write_text(json.dumps(dict(DIRECTIVE, stage=40)))
+    for args, needle in (
+        (["--directive", str(workdir / "bad.json")], "stage"),
+        (["--region-map", str(workdir / "nope.json")], "nope.json"),
+        (["--api", "localhost"], "--api"),
+        (["--clock-start", "25:99"], "--clock-start"),
+    ):
+        r = subprocess.run([sys.executable, "-m", "throttlebed.controller.launcher", *args], cwd=REPO,
+                           capture_output=True, text=True, timeout=30)
+        assert r.returncode == 2, (args, r.stderr)
+        assert len(r.stderr.strip().splitlines()) == 1 and needle in r.stderr
+    with socket.socket() as s:  # the OpenFlow port is taken
+        s.bind(("0.0.0.0", 0))
+        s.listen()
+        r = subprocess.run([sys.executable, "-m", "throttlebed.controller.launcher", "--ofp-port",
+                            str(s.getsockname()[1]), "--api", f"127.0.0.1:{free_port()}"], cwd=REPO,
+                           capture_output=True, text=True, timeout=30)
+    assert r.returncode == 2 and "--ofp-port" in r.stderr
