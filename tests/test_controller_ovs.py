@@ -78,8 +78,8 @@ def dump_flows(br: str) -> list[str]:
     """Flows without counters, sorted."""
     out = []
     for line in sh("ovs-ofctl", "-O", "OpenFlow13", "dump-flows", br).splitlines()[1:]:
-        fields = [f for f in line.strip().replace(", ", ",").split(",")
-                  if not f.startswith(("duration=", "n_packets=", "n_bytes=", "table=", "idle_age", "hard_age"))]
+        skip = ("duration=", "n_packets=", "n_bytes=", "table=", "idle_age", "hard_age")
+        fields = [f for f in line.strip().replace(", ", ",").split(",") if not f.startswith(skip)]
         out.append(",".join(fields))
     return sorted(out)
 
@@ -191,7 +191,8 @@ def test_meters_are_the_plan_of_the_current_period(ovs, workdir):
             assert [m["rate_kbps"] for m in by_dpid["0x1075"]["meters"]] == [2000, 2000]
             assert all(s["in_sync"] for s in plan["switches"])
             status, metrics = http(ctl.base, "GET", "/metrics")
-            assert 'throttlebed_meter_rate_kbps{region="KZ-75",direction="down",dpid="0x1075"} 2000' in metrics
+            rate = 'throttlebed_meter_rate_kbps{region="KZ-75",direction="down",dpid="0x1075"} 2000'
+            assert status == 200 and rate in metrics
             wait_until(lambda: len(http(ctl.base, "GET", "/stats")[1]["latest"]) >= 6, 10, "stats rows")
         finally:
             assert ctl.stop() == 0
@@ -252,7 +253,7 @@ def test_restart_and_reconnect_restore_the_plan(ovs, workdir):
             assert 7 in dump_meters(b)
             sh("ovs-vsctl", "set-controller", b, f"tcp:127.0.0.1:{ofp_port}")
             ctl.wait_connected(1)
-            wait_until(lambda: dump_meters(b) == {1: (2000, 2000), 2: (2000, 2000)}, 10, "plan after reconnect")
+            wait_until(lambda: dump_meters(b) == {1: (2000, 2000), 2: (2000, 2000)}, 10, "plan, reconnected")
             assert dump_flows(b) == expected_flows
         finally:
             assert ctl.stop() == 0
@@ -277,7 +278,8 @@ def test_api_changes_meters_only_with_token_and_valid_directive(ovs, workdir):
         try:
             ctl.wait_connected(2)
             before = {d: dump_meters(br[d]) for d in br}
-            assert before == {0x1075: {1: (3000, 3000), 2: (3000, 3000)}, 0x1010: {1: (400, 400), 2: (400, 400)}}
+            assert before == {0x1075: {1: (3000, 3000), 2: (3000, 3000)},
+                              0x1010: {1: (400, 400), 2: (400, 400)}}
             assert len(audit.read_text().splitlines()) == 1  # the directive loaded at start
             stage90 = dict(DIRECTIVE, stage=90, rows=[
                 {"region": "KZ-75", "period": "00:00-24:00", "peak_kbps": 60000, "cap_kbps": 6000}])
