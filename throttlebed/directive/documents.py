@@ -101,11 +101,7 @@ def document_fields(appendix: int, lang: str, *, case: Case | None = None, direc
         raise InputError("a directive is needed for Appendix 3 (its table)", where="--directive")
     if appendix != 3 and case is None:
         raise InputError(f"a case file is needed for Appendix {appendix}", where="--case")
-    values: dict[str, Any] = {}
-    origin: dict[str, str | None] = {}
-    if case is not None:
-        for name, v in case.model_dump().items():
-            values[name], origin[name] = v, case_source
+    values: dict[str, Any] = dict(case.model_dump()) if case is not None else {}
     if directive is not None:
         for name in SHARED_WITH_DIRECTIVE:
             v = getattr(directive, name)
@@ -114,14 +110,14 @@ def document_fields(appendix: int, lang: str, *, case: Case | None = None, direc
             if case is not None and not _empty(values.get(name)) and values[name] != v:
                 raise InputError(f"the directive says {v!s}, the case says {values[name]!s}",
                                  source=directive_source, where=name)
-            values[name], origin[name] = v, directive_source
+            values[name] = v
     if appendix == 3 and _empty(values.get("as_of")) and not _empty(values.get("directive_date")):
         values["as_of"] = values["directive_date"]  # the day the directive states the facts
     for name in REQUIRED[appendix]:
         if _empty(values.get(name)):
-            src = directive_source if (appendix == 3 and directive is not None) else case_source
-            raise InputError(f"missing, needed for Appendix {appendix}", source=origin.get(name) or src,
-                             where=name)
+            in_directive = directive is not None and name in SHARED_WITH_DIRECTIVE
+            raise InputError(f"missing, needed for Appendix {appendix}",
+                             source=directive_source if in_directive else case_source, where=name)
     out: dict[str, Any] = {"lang": lang, "appendix": appendix}
     for name in REQUIRED[appendix]:
         v = values[name]
