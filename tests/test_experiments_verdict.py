@@ -13,6 +13,7 @@ from throttlebed.experiments.verdict import (
     cell_verdicts,
     collateral_summary,
     collateral_table,
+    longest_run,
     overall_pass,
     summarize_cells,
 )
@@ -167,3 +168,34 @@ def test_summary_counts():
     assert s["max_overshoot"] == pytest.approx(0.1)
     assert s["min_reduction_achieved"] == pytest.approx(0.45)
     assert s["max_reduction_error_pp"] == pytest.approx(5.0)
+
+
+def test_longest_run():
+    assert longest_run(np.array([], dtype=bool)) == 0
+    assert longest_run(np.array([0, 1, 1, 0, 1, 1, 1, 0], dtype=bool)) == 3
+    assert longest_run(np.array([1, 1], dtype=bool)) == 2
+
+
+def test_isolated_burst_may_be_reduced_more_but_not_less():
+    # Morning: one 60-s sample at the peak, everything else far below the cap of 500. A rate cap
+    # spreads that burst over two intervals (400 + 400): the interval max drops 60%, not 50%.
+    am_base = np.full(60, 100.0)
+    am_base[30] = 1000.0
+    am_enf = am_base.copy()
+    am_enf[30], am_enf[31] = 400.0, 400.0 + 100.0
+    pm = np.full(60, 2000.0)
+    cells = _cells(_table(am_base, pm), _table(am_enf, np.full(60, 1000.0)))
+    am = cells.loc["00:00-12:00"]
+    assert am["demand_run_samples"] == 1 and am["transient_demand"]
+    assert am["reduction_achieved"] == pytest.approx(0.5)
+    am_enf[31] = 300.0
+    cells = _cells(_table(am_base, pm), _table(am_enf, np.full(60, 1000.0)))
+    am = cells.loc["00:00-12:00"]
+    assert am["reduction_achieved"] == pytest.approx(0.6) and am["pass"]
+    # ... but a burst that was cut below the target (measured 600 > cap 500) fails held and pass
+    am_enf[30] = 600.0
+    am = _cells(_table(am_base, pm), _table(am_enf, np.full(60, 1000.0))).loc["00:00-12:00"]
+    assert not am["held"] and not am["pass"]
+    # sustained demand (the afternoon) must sit at the target: over-reduction there fails
+    assert not cells.loc["12:00-24:00", "transient_demand"]
+    assert cells.loc["12:00-24:00", "demand_run_samples"] == 60

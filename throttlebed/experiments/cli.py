@@ -73,10 +73,11 @@ def run(scenario_file: Path, backend: str | None, out_dir: Path | None, seed: in
         _print_json(doc)
     else:
         if not quiet:
-            final = result.final.cells
+            per_stage = ", ".join(f"stage {s.stage}%: {int(s.cells['pass'].sum())}/{len(s.cells)} cells"
+                                  + (", other traffic hit" if s.collateral.get("unaffected") is False else "")
+                                  for s in result.stages)
             click.echo(f"{scenario.name} on {result.backend}: {'PASS' if result.passed else 'FAIL'} "
-                       f"({int(final['pass'].sum())}/{len(final)} cells of stage {result.final.stage}%)",
-                       err=True)
+                       f"({per_stage})", err=True)
         click.echo(str(paths["report.html"]))
     if check and not result.passed:
         sys.exit(CHECK_FAILED)
