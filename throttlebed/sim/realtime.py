@@ -295,7 +295,8 @@ def replay(en: Any, sessions: pd.DataFrame, cfg: ReplayConfig, day: date, work_d
 
         terminate_all(started)
     counts = {k: sum(int(r.get(k, 0)) for r in results.values())
-              for k in ("sessions", "completed", "dropped", "failed", "cut")}
+              for k in ("completed", "dropped", "failed", "cut")}
+    counts["started"] = sum(int(r.get("sessions", 0)) for r in results.values())
     counts["max_active_per_host"] = max((int(r.get("max_active", 0)) for r in results.values()), default=0)
     return ReplayResult(measurements=receiver_measurements(results, g, cfg, day), epoch=epoch,
                         bundle_s=bundle_s, sessions=int(transfers["sessions"].sum()) if len(transfers) else 0,

@@ -1,0 +1,293 @@
+"""The emulation backend: a day of sessions as real traffic through Open vSwitch meters.
+
+``run_emulation`` starts, in order: Open vSwitch (if it is not running), the os-ken controller as
+a subprocess (``throttlebed controller``, its emulated clock set so that it shows ``start_s`` on
+``day`` at the replay's epoch), the Mininet network of the regions, then the real-time driver.
+It returns one measurement table with both sources: the controller's flow counters
+(``ovs-flow-counters``, resampled onto the sampling grid) and the receivers' byte counts
+(``receiver``), all in model units (wire kbit/s / ``rate_scale``) and emulated local time.
+Whatever happens (an exception, Ctrl-C), the controller is ended by its pid (SIGTERM, then
+SIGKILL) and the network removes exactly its own bridges, veths and processes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from throttlebed.directive.schema import Directive, save_directive
+from throttlebed.errors import InputError
+from throttlebed.fileio import atomic_write_text
+from throttlebed.measurements import validate_measurements
+from throttlebed.sim.realtime import ReplayConfig, replay
+from throttlebed.topology import ovs_service
+from throttlebed.topology.addressing import DEFAULT_PLATFORM_PREFIX, AddressPlan
+from throttlebed.topology.graph import TopologyOptions, build_graph, switches
+from throttlebed.topology.mininet_net import NetworkError, running_network, wait_connected
+
+CONTROLLER = [sys.executable, "-m", "throttlebed.controller.launcher"]
+UPLINK_PORT = 1  # the regional switch's first link is the one to the core (graph.links order)
+CONTROLLER_SOURCE = "ovs-flow-counters"
+CLOCK_LEAD_REAL_S = 8.0  # the controller's clock starts this long (real) before the replay
+
+
+def free_port() -> int:
+    """A TCP port on loopback that nobody listens on now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def run_tag() -> str:
+    """A short run tag for Mininet names, different between concurrent processes."""
+    alphabet = "abcdefghijklmnopqrstuvwxyz0123456789"
+    n = os.getpid() * 7919 + secrets.randbelow(36)
+    return "e" + alphabet[n % 36] + alphabet[(n // 36) % 36]
+
+
+def _log(quiet: bool, msg: str) -> None:
+    if not quiet:
+        print(f"[emulation] {msg}", file=sys.stderr, flush=True)
+
+
+# ---- the controller subprocess -------------------------------------------------------------
+
+
+@dataclass
+class ControllerHandle:
+    """A running controller subprocess and where to reach it."""
+
+    proc: subprocess.Popen
+    ofp_port: int
+    api: str
+    stats_csv: Path
+    log: Path
+
+    def get(self, path: str, timeout_s: float = 2.0) -> dict[str, Any]:
+        """GET a JSON document from the controller's API."""
+        with urllib.request.urlopen(f"http://{self.api}{path}", timeout=timeout_s) as r:
+            return json.loads(r.read().decode())
+
+
+def stop_process(proc: subprocess.Popen, grace_s: float = 5.0) -> None:
+    """SIGTERM ``proc`` (by its pid), SIGKILL it if it is still there after ``grace_s``."""
+    if proc.poll() is None:
+        with contextlib.suppress(ProcessLookupError):
+            proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=grace_s)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                proc.kill()
+            proc.wait(timeout=5)
+
+
+@contextlib.contextmanager
+def running_controller(work_dir: Path, *, directive_file: Path | None, time_scale: float,
+                       clock_start: datetime, rate_scale: float, burst_s: float, poll_interval_s: float,
+                       platform_prefix: str) -> Iterator[ControllerHandle]:
+    """Start ``throttlebed controller`` on free loopback ports; stop it by pid on exit."""
+    ofp_port, api_port = free_port(), free_port()
+    stats_csv, log = work_dir / "controller-stats.csv", work_dir / "controller.log"
+    stats_csv.unlink(missing_ok=True)
+    args = [*CONTROLLER, "--ofp-port", str(ofp_port), "--api", f"127.0.0.1:{api_port}",
+            "--time-scale", repr(float(time_scale)), "--clock-start", clock_start.isoformat(),
+            "--rate-scale", repr(float(rate_scale)), "--burst-s", repr(float(burst_s)),
+            "--poll-interval-s", repr(float(poll_interval_s)), "--stats-out", str(stats_csv),
+            "--audit-log", str(work_dir / "controller-audit.jsonl"),
+            "--platform-prefix", platform_prefix, "--uplink-port", str(UPLINK_PORT),
+            "--log-level", "WARNING"]
+    if directive_file is not None:
+        args += ["--directive", str(directive_file)]
+    with open(log, "wb") as logf:
+        proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=logf, stderr=subprocess.STDOUT,
+                                start_new_session=True)
+    handle = ControllerHandle(proc, ofp_port, f"127.0.0.1:{api_port}", stats_csv, log)
+    try:
+        _wait_api(handle, timeout_s=30.0)
+        yield handle
+    finally:
+        stop_process(proc)
+
+
+def _wait_api(c: ControllerHandle, timeout_s: float) -> None:
+    t0 = time.monotonic()
+    while True:
+        if c.proc.poll() is not None:
+            tail = c.log.read_text(errors="replace")[-800:] if c.log.exists() else ""
+            raise RuntimeError(f"the controller exited with code {c.proc.returncode}: {tail.strip()}")
+        with contextlib.suppress(OSError, ValueError):
+            c.get("/health", timeout_s=1.0)
+            return
+        if time.monotonic() - t0 > timeout_s:
+            raise RuntimeError(f"the controller's API did not answer within {timeout_s:g} s")
+        time.sleep(0.1)
+
+
+def wait_switches(c: ControllerHandle, n: int, timeout_s: float = 30.0) -> float:
+    """Wait until the controller reports ``n`` switches set up; return the seconds it took."""
+    t0 = time.monotonic()
+    while True:
+        with contextlib.suppress(OSError, ValueError):
+            if int(c.get("/health").get("switches_connected", 0)) >= n:
+                return time.monotonic() - t0
+        if c.proc.poll() is not None:
+            raise RuntimeError(f"the controller exited with code {c.proc.returncode}")
+        if time.monotonic() - t0 > timeout_s:
+            raise NetworkError(f"the controller has not set up all {n} switches within {timeout_s:g} s")
+        time.sleep(0.1)
+
+
+def controller_clock(c: ControllerHandle, time_scale: float) -> tuple[float, datetime]:
+    """(wall time, the controller's emulated local time then), to about 1/time_scale s or 20 ms.
+
+    ``/health`` gives whole emulated seconds; when they are long in real time, the reading is
+    taken at the moment the second changes.
+    """
+    def read() -> tuple[float, datetime]:
+        t_before = time.time()
+        local = datetime.fromisoformat(c.get("/health")["local_time"])
+        return (t_before + time.time()) / 2, local
+
+    t, local = read()
+    if time_scale >= 50:
+        return t, local
+    deadline = time.monotonic() + 2.0 / time_scale + 1.0
+    while time.monotonic() < deadline:
+        t2, local2 = read()
+        if local2 != local:
+            return t2, local2
+        time.sleep(0.02)
+    return t, local
+
+
+# ---- the controller's counters onto the sampling grid --------------------------------------
+
+
+def controller_measurements(stats_csv: Path, *, day: date, start_s: float, end_s: float,
+                            sampling_interval_s: float, poll_emulated_s: float) -> pd.DataFrame:
+    """The controller's per-poll rows as a time-weighted mean per sampling interval."""
+    cols = ["time", "region", "direction", "traffic", "kbps", "source"]
+    if not stats_csv.exists() or stats_csv.stat().st_size == 0:
+        return pd.DataFrame(columns=cols)
+    raw = pd.read_csv(stats_csv)
+    raw = raw[raw["direction"].isin(["down", "up"])].copy()
+    if raw.empty:
+        return pd.DataFrame(columns=cols)
+    raw["time"] = pd.to_datetime(raw["time"])
+    midnight = pd.Timestamp(datetime(day.year, day.month, day.day))
+    raw["t_s"] = (raw["time"] - midnight).dt.total_seconds()
+    keys = ["region", "direction", "traffic"]
+    raw = raw.sort_values([*keys, "t_s"], kind="stable")
+    nxt = raw.groupby(keys)["t_s"].shift(-1)
+    raw["dur_s"] = (nxt - raw["t_s"]).fillna(poll_emulated_s).clip(lower=0)
+    raw = raw[(raw["t_s"] >= start_s) & (raw["t_s"] < end_s) & (raw["dur_s"] > 0)]
+    raw["bin"] = np.floor((raw["t_s"] - start_s) / sampling_interval_s).astype(int)
+    raw["kbit"] = raw["kbps"] * raw["dur_s"]
+    agg = raw.groupby([*keys, "bin"], as_index=False)[["kbit", "dur_s"]].sum()
+    agg["kbps"] = agg["kbit"] / agg["dur_s"]
+    agg["time"] = midnight + pd.to_timedelta(start_s + agg["bin"] * sampling_interval_s, unit="s")
+    agg["source"] = CONTROLLER_SOURCE
+    return agg[cols].sort_values(["time", "region", "direction", "traffic"]).reset_index(drop=True)
+
+
+# ---- the entry point -----------------------------------------------------------------------
+
+
+def _check_prefix(directive: Directive | None, platform_prefix: str) -> None:
+    """The directive's prefixes must hold the emulated platform servers, or nothing is capped."""
+    if directive is None or not directive.platform_prefixes:
+        return
+    server = AddressPlan.make(platform_prefix).platform_ip(0)
+    if not any(server in p for p in directive.platform_prefixes):
+        raise InputError(f"the platform's servers ({platform_prefix}) are outside the directive's "
+                         f"prefixes {[str(p) for p in directive.platform_prefixes]}",
+                         where="platform_prefixes")
+
+
+def run_emulation(regions: Sequence[str], sessions: pd.DataFrame, directive: Directive | None, *,
+                  day: date, start_s: float, end_s: float, time_scale: float, rate_scale: float,
+                  hosts_per_region: int, sampling_interval_s: float, burst_s: float, work_dir: Path,
+                  platform_prefix: str = DEFAULT_PLATFORM_PREFIX, quiet: bool = False) -> pd.DataFrame:
+    """Replay ``sessions`` over ``[start_s, end_s)`` of ``day`` through real switches and meters.
+
+    ``directive`` None is the baseline (forwarding and counting only). Returns the measurement
+    table (``time, region, direction, traffic, kbps, source``) of both sources; writes the
+    directive, the controller's log/CSV, the agents' results and ``emulation.json`` (the run's
+    figures) into ``work_dir``.
+    """
+    t_begin = time.monotonic()
+    work_dir = Path(work_dir)
+    work_dir.mkdir(parents=True, exist_ok=True)
+    _check_prefix(directive, platform_prefix)
+    cfg = ReplayConfig(start_s=start_s, end_s=end_s, time_scale=time_scale, rate_scale=rate_scale,
+                       sampling_interval_s=sampling_interval_s)
+    g = build_graph(regions, TopologyOptions(hosts_per_region=hosts_per_region,
+                                             platform_prefix=platform_prefix))
+    ovs_service.ensure_running()
+    directive_file = None
+    if directive is not None:
+        directive_file = work_dir / "directive.yaml"
+        save_directive(directive, directive_file)
+    midnight = datetime(day.year, day.month, day.day)
+    start_local = midnight + timedelta(seconds=start_s)
+    lead_real_s = CLOCK_LEAD_REAL_S
+    clock_start = start_local - timedelta(seconds=lead_real_s * time_scale)
+    poll_real_s = max(0.1, cfg.bin_real_s / max(1, round(cfg.bin_real_s / 1.0)))
+    info: dict[str, Any] = {"regions": list(g.graph["regions"]), "time_scale": time_scale,
+                            "rate_scale": rate_scale, "start_s": start_s, "end_s": end_s,
+                            "sampling_interval_s": sampling_interval_s, "burst_s": burst_s,
+                            "hosts_per_region": hosts_per_region, "poll_interval_real_s": poll_real_s,
+                            "baseline": directive is None}
+    _log(quiet, f"controller: clock {clock_start.isoformat()} x{time_scale:g}, rate scale {rate_scale:g}")
+    with running_controller(work_dir, directive_file=directive_file, time_scale=time_scale,
+                            clock_start=clock_start, rate_scale=rate_scale, burst_s=burst_s,
+                            poll_interval_s=poll_real_s, platform_prefix=platform_prefix) as ctl:
+        info["controller_up_s"] = round(time.monotonic() - t_begin, 3)
+        tag = run_tag()
+        info["tag"] = tag
+        _log(quiet, f"network: {len(switches(g))} switches, tag {tag}")
+        with running_network(g, controller_port=ctl.ofp_port, tag=tag, quiet=True, wait_s=None) as en:
+            wait_connected(en.bridges(), timeout_s=30.0)
+            wait_switches(ctl, len(switches(g)))
+            info["network_up_s"] = round(time.monotonic() - t_begin, 3)
+            t_now, local_now = controller_clock(ctl, time_scale)
+            epoch = t_now + (start_local - local_now).total_seconds() / time_scale
+            if epoch < time.time() + 0.5:
+                late_s = time.time() + 0.5 - epoch
+                _log(quiet, f"set-up took {late_s:.2f} s longer than the clock lead; the replay starts late")
+                info["late_real_s"] = round(late_s, 3)
+                epoch = time.time() + 0.5
+                cfg = ReplayConfig(start_s=start_s + late_s * time_scale, end_s=end_s,
+                                   time_scale=time_scale, rate_scale=rate_scale,
+                                   sampling_interval_s=sampling_interval_s)
+            info["epoch_wait_real_s"] = round(epoch - time.time(), 3)
+            _log(quiet, f"replay: {len(sessions)} sessions over {cfg.window_real_s:.1f} s real")
+            result = replay(en, sessions, cfg, day, work_dir, epoch=epoch)
+            info["replay"] = {"sessions": result.sessions, "transfers": result.transfers,
+                              "bundle_real_s": result.bundle_s, **result.counts}
+    info["total_s"] = round(time.monotonic() - t_begin, 3)
+    ctl_df = controller_measurements(ctl.stats_csv, day=day, start_s=cfg.start_s, end_s=end_s,
+                                     sampling_interval_s=sampling_interval_s,
+                                     poll_emulated_s=poll_real_s * time_scale)
+    df = pd.concat([ctl_df, result.measurements], ignore_index=True)
+    df = validate_measurements(df, source="emulation")
+    atomic_write_text(work_dir / "emulation.json", json.dumps(info, indent=2, default=str))
+    _log(quiet, f"done in {info['total_s']:.1f} s")
+    return df
