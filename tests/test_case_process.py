@@ -39,3 +39,20 @@ def test_deadline_reading_replay_names_its_reading() -> None:
     stage_events = [e for e in events if e.name.startswith("directive_stage_")]
     assert [e.day for e in stage_events] == [date(2025, 12, 12), date(2025, 12, 12), date(2026, 3, 27)]
     assert all("deadline reading" in e.detail for e in stage_events)
+
+
+def test_case_replay_cli(tmp_path) -> None:
+    import json
+
+    from tests.cli_util import run_cli
+
+    case_file = tmp_path / "case.yaml"
+    case_file.write_text("platform: ExampleTube\ndetected: 2025-03-19\n")
+    res = run_cli("case", "replay", case_file, "--complied", "2025-12-20", "--json")
+    assert res.code == 0, res.err
+    events = json.loads(res.out)["events"]
+    # The 10% directive was received before the platform complied: its report is still due.
+    assert [(e["date"], e["event"]) for e in events][-3:] == [
+        ("2025-12-12", "directive_stage_10"), ("2025-12-20", "complied"), ("2025-12-22", "report_due")]
+    res = run_cli("case", "replay", case_file, "--complied", "20.12.2025")
+    assert res.code == 2 and "'--complied'" in res.err

@@ -172,8 +172,8 @@ class Timeline:
         }
 
 
-def _at(label: str, fn: Callable[..., date], *args: Any, **kwargs: Any) -> date:
-    """Call a term function, naming ``label`` in any InputError it raises."""
+def labelled(label: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """Call ``fn`` (a term or a calendar check), naming ``label`` in any InputError it raises."""
     try:
         return fn(*args, **kwargs)
     except InputError as e:
@@ -214,22 +214,23 @@ def compute_timeline(
             warnings.append(f"{label} {given.isoformat()} is after {due_label} {due.isoformat()}")
         return given
 
-    _at("detected", cal.check, detected)
-    notification_due = _at("notification_due", add_working_days, detected, NOTIFICATION_WORKING_DAYS, cal)
+    labelled("detected", cal.check, detected)
+    notification_due = labelled("notification_due", add_working_days, detected, NOTIFICATION_WORKING_DAYS,
+                                cal)
     if notified is not None:
         _not_before("notified", notified, "detected", detected)
     notified_d = taken("notified", notified, notification_due, "notification_due (items 5-6)")
 
-    stats_request_due = _at("stats_request_due", add_months, notified_d, STATS_REQUEST_MONTHS,
+    stats_request_due = labelled("stats_request_due", add_months, notified_d, STATS_REQUEST_MONTHS,
                             roll=roll, cal=cal)
     if stats_requested is not None:
         _not_before("stats_requested", stats_requested, "notified", notified_d)
     stats_requested_d = taken("stats_requested", stats_requested, stats_request_due,
                               "stats_request_due (item 7)")
-    stats_reply_due = _at("stats_reply_due", add_calendar_days, stats_requested_d,
+    stats_reply_due = labelled("stats_reply_due", add_calendar_days, stats_requested_d,
                           STATS_REPLY_CALENDAR_DAYS, roll=roll, cal=cal)
 
-    offsets = [_at(f"stages[{i}]", add_months, notified_d, step.months, roll=roll, cal=cal)
+    offsets = [labelled(f"stages[{i}]", add_months, notified_d, step.months, roll=roll, cal=cal)
                for i, step in enumerate(schedule)]
     stages: list[StageDate] = []
     for i, (step, offset) in enumerate(zip(schedule, offsets, strict=True)):
@@ -256,7 +257,8 @@ def compute_timeline(
     else:
         assumed.append("directive_received")
         directive_d = first_directive
-    report_due = _at("report_due", add_calendar_days, directive_d, REPORT_CALENDAR_DAYS, roll=roll, cal=cal)
+    report_due = labelled("report_due", add_calendar_days, directive_d, REPORT_CALENDAR_DAYS, roll=roll,
+                          cal=cal)
 
     return Timeline(
         stage_reading=reading,

@@ -11,7 +11,7 @@ from typing import Any
 import click
 
 from throttlebed.directive.calendar import WorkCalendar, kz_calendar
-from throttlebed.directive.case import Timeline, _at, compute_timeline, load_case
+from throttlebed.directive.case import Timeline, compute_timeline, labelled, load_case
 from throttlebed.directive.terms import add_calendar_days, add_months, add_months_clamped, add_working_days
 from throttlebed.errors import InputError
 
@@ -69,16 +69,16 @@ def deadline(start: date, working_days: int | None, calendar_days: int | None, m
         raise click.UsageError("give exactly one of --working-days, --calendar-days, --months")
     (kind, n), = given.items()
     cal = _calendar(unconfirmed_years)
-    _at("DATE", cal.check, start)
+    labelled("DATE", cal.check, start)
     roll = not no_roll
     if kind == "working_days":
-        end = _at("end", add_working_days, start, n, cal)
+        end = labelled("end", add_working_days, start, n, cal)
         unrolled = end
     elif kind == "calendar_days":
-        end = _at("end", add_calendar_days, start, n, roll=roll, cal=cal)
-        unrolled = _at("end", add_calendar_days, start, n, roll=False)
+        end = labelled("end", add_calendar_days, start, n, roll=roll, cal=cal)
+        unrolled = labelled("end", add_calendar_days, start, n, roll=False)
     else:
-        end = _at("end", add_months, start, n, roll=roll, cal=cal)
+        end = labelled("end", add_months, start, n, roll=roll, cal=cal)
         unrolled = add_months_clamped(start, n)
     if not as_json:
         click.echo(end.isoformat())
@@ -177,6 +177,29 @@ def case_timeline(case_path: Path, no_roll: bool, unconfirmed_years: bool, as_js
     except InputError as e:
         raise e.located(str(case_path)) from None
     _emit_timeline(t, cal, as_json)
+
+
+@case.command("replay")
+@click.argument("case_path", metavar="CASE.yaml", type=click.Path(path_type=Path))
+@click.option("--complied", type=ISO_DATE, help="day the platform complied (nothing happens after it)")
+@_unconfirmed_option
+@click.option("--json", "as_json", is_flag=True, help="print one JSON document")
+def case_replay(case_path: Path, complied: date | None, unconfirmed_years: bool, as_json: bool) -> None:
+    """Walk the case in CASE.yaml through its life (SimPy, one step per day) and print its events."""
+    from throttlebed.directive.case_process import replay_case
+
+    c = load_case(case_path)
+    cal = _calendar(unconfirmed_years)
+    try:
+        events = replay_case(c.timeline(cal=cal), complied=complied, cal=cal)
+    except InputError as e:
+        raise e.located(str(case_path)) from None
+    if as_json:
+        data = {"stage_reading": str(c.stage_reading), "events": [e.to_data() for e in events]}
+        click.echo(json.dumps(data))
+        return
+    for e in events:
+        click.echo(f"{e.day.isoformat()}  t+{e.t_days:>4}d  {e.name:<20} [{e.item}]  {e.detail}".rstrip())
 
 
 @case.command("render")
