@@ -147,8 +147,12 @@ def test_missing_field_is_named_never_blank() -> None:
 
 
 def test_case_and_directive_must_agree() -> None:
-    with pytest.raises(InputError, match="notification_number: the directive says 99, the case says 05-1/"):
+    with pytest.raises(InputError, match="notification_number: the directive says 99, the case "):
         render(3, "en", "md", directive={**DIRECTIVE, "notification_number": "99"})
+    with pytest.raises(InputError, match=r"^d\.yaml: notification_date: the directive says 2025-03-28, "
+                                         r"the case \(notified\) says 2025-03-27$"):
+        render(3, "en", "md", directive={**DIRECTIVE, "notification_date": "2025-03-28"})
+    assert "05-1/311" in render(3, "en", "md", directive={**DIRECTIVE, "notification_date": "2025-03-27"})
 
 
 def test_values_are_text_not_markup() -> None:

@@ -42,9 +42,14 @@ REQUIRED: dict[int, tuple[str, ...]] = {
     2: ("platform", "address", "phone", "email", "materials_location", "committee_email", "committee_fax"),
     3: ("platform", "notification_number", "directive_number", "directive_date", "as_of"),
 }
-# Case data a directive file may also carry: it must agree with the case.
-SHARED_WITH_DIRECTIVE = ("platform", "notification_number", "notification_date", "directive_number",
-                         "directive_date")
+# Case data a directive file may also carry (directive field: case field); the two must agree.
+SHARED_WITH_DIRECTIVE: dict[str, str] = {
+    "platform": "platform",
+    "notification_number": "notification_number",
+    "notification_date": "notified",
+    "directive_number": "directive_number",
+    "directive_date": "directive_date",
+}
 
 Run = tuple[str, bool]  # (text, bold)
 Line = list[Run]
@@ -103,14 +108,15 @@ def document_fields(appendix: int, lang: str, *, case: Case | None = None, direc
         raise InputError(f"a case file is needed for Appendix {appendix}", where="--case")
     values: dict[str, Any] = dict(case.model_dump()) if case is not None else {}
     if directive is not None:
-        for name in SHARED_WITH_DIRECTIVE:
+        for name, case_name in SHARED_WITH_DIRECTIVE.items():
             v = getattr(directive, name)
             if _empty(v):
                 continue
-            if case is not None and not _empty(values.get(name)) and values[name] != v:
-                raise InputError(f"the directive says {v!s}, the case says {values[name]!s}",
-                                 source=directive_source, where=name)
-            values[name] = v
+            if case is not None and not _empty(values.get(case_name)) and values[case_name] != v:
+                raise InputError(
+                    f"the directive says {v!s}, the case ({case_name}) says {values[case_name]!s}",
+                    source=directive_source, where=name)
+            values[case_name] = v
     if appendix == 3 and _empty(values.get("as_of")) and not _empty(values.get("directive_date")):
         values["as_of"] = values["directive_date"]  # the day the directive states the facts
     for name in REQUIRED[appendix]:
