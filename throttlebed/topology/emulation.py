@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 import secrets
 import signal
@@ -28,6 +29,7 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import networkx as nx
 import numpy as np
 import pandas as pd
 
@@ -39,7 +41,7 @@ from throttlebed.sim.realtime import ReplayConfig, replay
 from throttlebed.topology import ovs_service
 from throttlebed.topology.addressing import DEFAULT_PLATFORM_PREFIX, AddressPlan
 from throttlebed.topology.graph import TopologyOptions, build_graph, switches
-from throttlebed.topology.mininet_net import NetworkError, running_network, wait_connected
+from throttlebed.topology.mininet_net import EmulatedNetwork, NetworkError, running_network, wait_connected
 
 CONTROLLER = [sys.executable, "-m", "throttlebed.controller.launcher"]
 UPLINK_PORT = 1  # the regional switch's first link is the one to the core (graph.links order)
@@ -221,6 +223,52 @@ def _check_prefix(directive: Directive | None, platform_prefix: str) -> None:
                          where="platform_prefixes")
 
 
+@dataclass
+class Testbed:
+    """A running controller and network, and the clock that ties them together."""
+
+    ctl: ControllerHandle
+    net: EmulatedNetwork
+    graph: nx.Graph
+    tag: str
+    time_scale: float
+
+    def clock(self) -> tuple[float, datetime]:
+        """(wall time, the controller's emulated local time then)."""
+        return controller_clock(self.ctl, self.time_scale)
+
+    def wall_time_of(self, local: datetime) -> float:
+        """Wall time (Unix s) at which the controller's clock shows ``local``."""
+        t, now = self.clock()
+        return t + (local - now).total_seconds() / self.time_scale
+
+
+@contextlib.contextmanager
+def testbed(g: nx.Graph, work_dir: Path, *, directive: Directive | None, time_scale: float,
+            clock_start: datetime, rate_scale: float = 1.0, burst_s: float = 1.0,
+            poll_interval_s: float = 1.0, tag: str | None = None, quiet: bool = True
+            ) -> Iterator[Testbed]:
+    """Controller + network of ``g``, all switches set up; everything stopped and removed on exit."""
+    work_dir = Path(work_dir)
+    work_dir.mkdir(parents=True, exist_ok=True)
+    platform_prefix = str(g.graph["platform_prefix"])
+    _check_prefix(directive, platform_prefix)
+    ovs_service.ensure_running()
+    directive_file = None
+    if directive is not None:
+        directive_file = work_dir / "directive.yaml"
+        save_directive(directive, directive_file)
+    with running_controller(work_dir, directive_file=directive_file, time_scale=time_scale,
+                            clock_start=clock_start, rate_scale=rate_scale, burst_s=burst_s,
+                            poll_interval_s=poll_interval_s, platform_prefix=platform_prefix) as ctl:
+        tag = tag or run_tag()
+        _log(quiet, f"network: {len(switches(g))} switches, tag {tag}")
+        with running_network(g, controller_port=ctl.ofp_port, tag=tag, quiet=True, wait_s=None) as en:
+            wait_connected(en.bridges(), timeout_s=30.0)
+            wait_switches(ctl, len(switches(g)))
+            yield Testbed(ctl, en, g, tag, time_scale)
+
+
 def run_emulation(regions: Sequence[str], sessions: pd.DataFrame, directive: Directive | None, *,
                   day: date, start_s: float, end_s: float, time_scale: float, rate_scale: float,
                   hosts_per_region: int, sampling_interval_s: float, burst_s: float, work_dir: Path,
@@ -234,54 +282,42 @@ def run_emulation(regions: Sequence[str], sessions: pd.DataFrame, directive: Dir
     """
     t_begin = time.monotonic()
     work_dir = Path(work_dir)
-    work_dir.mkdir(parents=True, exist_ok=True)
-    _check_prefix(directive, platform_prefix)
     cfg = ReplayConfig(start_s=start_s, end_s=end_s, time_scale=time_scale, rate_scale=rate_scale,
                        sampling_interval_s=sampling_interval_s)
     g = build_graph(regions, TopologyOptions(hosts_per_region=hosts_per_region,
                                              platform_prefix=platform_prefix))
-    ovs_service.ensure_running()
-    directive_file = None
-    if directive is not None:
-        directive_file = work_dir / "directive.yaml"
-        save_directive(directive, directive_file)
     midnight = datetime(day.year, day.month, day.day)
     start_local = midnight + timedelta(seconds=start_s)
-    lead_real_s = CLOCK_LEAD_REAL_S
-    clock_start = start_local - timedelta(seconds=lead_real_s * time_scale)
+    clock_start = start_local - timedelta(seconds=CLOCK_LEAD_REAL_S * time_scale)
     poll_real_s = max(0.1, cfg.bin_real_s / max(1, round(cfg.bin_real_s / 1.0)))
     info: dict[str, Any] = {"regions": list(g.graph["regions"]), "time_scale": time_scale,
                             "rate_scale": rate_scale, "start_s": start_s, "end_s": end_s,
                             "sampling_interval_s": sampling_interval_s, "burst_s": burst_s,
                             "hosts_per_region": hosts_per_region, "poll_interval_real_s": poll_real_s,
-                            "baseline": directive is None}
+                            "baseline": directive is None,
+                            "max_concurrent_per_host": cfg.max_concurrent_per_host}
     _log(quiet, f"controller: clock {clock_start.isoformat()} x{time_scale:g}, rate scale {rate_scale:g}")
-    with running_controller(work_dir, directive_file=directive_file, time_scale=time_scale,
-                            clock_start=clock_start, rate_scale=rate_scale, burst_s=burst_s,
-                            poll_interval_s=poll_real_s, platform_prefix=platform_prefix) as ctl:
-        info["controller_up_s"] = round(time.monotonic() - t_begin, 3)
-        tag = run_tag()
-        info["tag"] = tag
-        _log(quiet, f"network: {len(switches(g))} switches, tag {tag}")
-        with running_network(g, controller_port=ctl.ofp_port, tag=tag, quiet=True, wait_s=None) as en:
-            wait_connected(en.bridges(), timeout_s=30.0)
-            wait_switches(ctl, len(switches(g)))
-            info["network_up_s"] = round(time.monotonic() - t_begin, 3)
-            t_now, local_now = controller_clock(ctl, time_scale)
-            epoch = t_now + (start_local - local_now).total_seconds() / time_scale
-            if epoch < time.time() + 0.5:
-                late_s = time.time() + 0.5 - epoch
-                _log(quiet, f"set-up took {late_s:.2f} s longer than the clock lead; the replay starts late")
-                info["late_real_s"] = round(late_s, 3)
-                epoch = time.time() + 0.5
-                cfg = ReplayConfig(start_s=start_s + late_s * time_scale, end_s=end_s,
-                                   time_scale=time_scale, rate_scale=rate_scale,
-                                   sampling_interval_s=sampling_interval_s)
-            info["epoch_wait_real_s"] = round(epoch - time.time(), 3)
-            _log(quiet, f"replay: {len(sessions)} sessions over {cfg.window_real_s:.1f} s real")
-            result = replay(en, sessions, cfg, day, work_dir, epoch=epoch)
-            info["replay"] = {"sessions": result.sessions, "transfers": result.transfers,
-                              "bundle_real_s": result.bundle_s, **result.counts}
+    with testbed(g, work_dir, directive=directive, time_scale=time_scale, clock_start=clock_start,
+                 rate_scale=rate_scale, burst_s=burst_s, poll_interval_s=poll_real_s, quiet=quiet) as tb:
+        info["tag"] = tb.tag
+        info["setup_s"] = round(time.monotonic() - t_begin, 3)
+        epoch = tb.wall_time_of(start_local)
+        if epoch < time.time() + 0.5:  # set-up outran the clock lead: skip whole intervals
+            late_s = time.time() + 0.5 - epoch
+            skip_s = math.ceil(late_s * time_scale / sampling_interval_s) * sampling_interval_s
+            if start_s + skip_s >= end_s:
+                raise RuntimeError(f"set-up took {late_s:.1f} s longer than the clock lead; no window left")
+            _log(quiet, f"set-up took {late_s:.2f} s longer than the clock lead; skipping {skip_s:g} s")
+            info["skipped_emulated_s"] = skip_s
+            epoch += skip_s / time_scale
+            cfg = ReplayConfig(start_s=start_s + skip_s, end_s=end_s, time_scale=time_scale,
+                               rate_scale=rate_scale, sampling_interval_s=sampling_interval_s)
+        info["epoch_wait_real_s"] = round(epoch - time.time(), 3)
+        _log(quiet, f"replay: {len(sessions)} sessions over {cfg.window_real_s:.1f} s real")
+        result = replay(tb.net, sessions, cfg, day, work_dir, epoch=epoch)
+        info["replay"] = {"sessions": result.sessions, "transfers": result.transfers,
+                          "bundle_real_s": result.bundle_s, **result.counts}
+        ctl = tb.ctl
     info["total_s"] = round(time.monotonic() - t_begin, 3)
     ctl_df = controller_measurements(ctl.stats_csv, day=day, start_s=cfg.start_s, end_s=end_s,
                                      sampling_interval_s=sampling_interval_s,
