@@ -96,9 +96,12 @@ def test_a_region_does_not_depend_on_its_companions():
     pd.testing.assert_frame_equal(alone, together[together["region"] == "KZ-75"].reset_index(drop=True))
 
 
-def test_window_limits_the_arrivals():
-    df = _gen(seed=4, start_s=3600.0, end_s=7200.0)
-    assert len(df) > 0 and df["start_s"].between(3600, 7200, inclusive="left").all()
+def test_a_window_holds_the_days_sessions_that_start_in_it():
+    day = _gen(seed=4)
+    window = _gen(seed=4, start_s=5400.5, end_s=9000.0)
+    assert len(window) > 0 and window["start_s"].between(5400.5, 9000, inclusive="left").all()
+    inside = day[(day["start_s"] >= 5400.5) & (day["start_s"] < 9000)].reset_index(drop=True)
+    pd.testing.assert_frame_equal(window, inside)
 
 
 def test_bad_input_is_an_input_error():

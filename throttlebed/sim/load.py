@@ -133,16 +133,26 @@ def _draw_block(rng: np.random.Generator, t0_s: float, t1_s: float, peak_per_s: 
     return {"start_s": t, "size_kbit": size, "access_kbps": access, "udp": udp, "other": other}
 
 
-def region_arrivals(env: simpy.Environment, rng: np.random.Generator, sessions_per_day: float,
+def region_arrivals(env: simpy.Environment, seed_key: tuple[int, int], sessions_per_day: float,
                     profile: LoadProfile, end_s: float, block_s: float, out: list[dict]):
-    """SimPy process of one region: at each block boundary, draw that block's arrivals in bulk."""
+    """SimPy process of one region: at each block boundary, draw that block's arrivals in bulk.
+
+    Blocks are ``[b x block_s, (b + 1) x block_s)`` of the day, each drawn from its own stream
+    (``seed_key`` + ``b``), so a window's sessions are the whole day's sessions in that window.
+    """
     w = np.asarray(profile.hourly_weights, dtype=float)
     day_rate_per_s = sessions_per_day / (daily_mean_weight(w) * SECONDS_PER_DAY)  # at shape == 1
     peak_per_s = day_rate_per_s * float(w.max())
-    while env.now < end_s:
-        t1 = min(env.now + block_s, end_s)
-        out.append(_draw_block(rng, env.now, t1, peak_per_s, day_rate_per_s, profile))
-        yield env.timeout(t1 - env.now)
+    lo = env.now
+    while lo < end_s:
+        b = int(lo // block_s)
+        hi = (b + 1) * block_s
+        block = _draw_block(np.random.default_rng([*seed_key, b]), b * block_s, hi, peak_per_s,
+                            day_rate_per_s, profile)
+        keep = (block["start_s"] >= lo) & (block["start_s"] < end_s)
+        out.append({k: v[keep] for k, v in block.items()})
+        yield env.timeout(min(hi, end_s) - env.now)
+        lo = hi
 
 
 def generate_sessions(regions: Sequence[str], profile: LoadProfile, rng: np.random.Generator,
@@ -150,25 +160,28 @@ def generate_sessions(regions: Sequence[str], profile: LoadProfile, rng: np.rand
                       block_s: float = 3600.0) -> pd.DataFrame:
     """Sessions arriving in ``[start_s, end_s)`` in ``regions``, sorted by ``start_s``.
 
-    Reproducible: the same ``rng`` state gives the same table. Each region draws from its own
-    stream, seeded from one draw of ``rng`` and the region's code, so the sessions of a region do
-    not depend on which other regions are simulated with it.
+    Reproducible: the same ``rng`` state gives the same table. Each region and block of the day
+    draws from its own stream, seeded from one draw of ``rng``, the region's code and the block's
+    index: a region's sessions do not depend on which other regions are simulated with it, and
+    the sessions of a window are those of the whole day that start in it.
     """
     regions = list(regions)
     if not regions:
         raise InputError("no regions to simulate")
     if len(set(regions)) != len(regions):
         raise InputError(f"regions repeated: {regions}")
-    if not (end_s > start_s):
-        raise InputError(f"end_s ({end_s}) must be after start_s ({start_s})")
+    if not (0 <= start_s < end_s):
+        raise InputError(f"need 0 <= start_s < end_s, got start_s={start_s}, end_s={end_s}")
+    if not block_s > 0:
+        raise InputError(f"block_s must be > 0, got {block_s}")
     users = region_users(regions, profile)  # validates the codes
     env = simpy.Environment(initial_time=start_s)
     per_region: list[list[dict]] = [[] for _ in regions]
     entropy = int(rng.integers(2**63))
     for region, out in zip(regions, per_region, strict=True):
-        child = np.random.default_rng([entropy, int(region.removeprefix("KZ-"))])
         per_day = users[region] * profile.sessions_per_user_per_day / (1.0 - profile.other_share)
-        env.process(region_arrivals(env, child, per_day, profile, end_s, block_s, out))
+        key = (entropy, int(region.removeprefix("KZ-")))
+        env.process(region_arrivals(env, key, per_day, profile, end_s, block_s, out))
     env.run()
     parts = []
     for i, blocks in enumerate(per_region):
