@@ -224,7 +224,7 @@ def _check_prefix(directive: Directive | None, platform_prefix: str) -> None:
 
 
 @dataclass
-class Testbed:
+class RunningTestbed:
     """A running controller and network, and the clock that ties them together."""
 
     ctl: ControllerHandle
@@ -244,10 +244,10 @@ class Testbed:
 
 
 @contextlib.contextmanager
-def testbed(g: nx.Graph, work_dir: Path, *, directive: Directive | None, time_scale: float,
+def running_testbed(g: nx.Graph, work_dir: Path, *, directive: Directive | None, time_scale: float,
             clock_start: datetime, rate_scale: float = 1.0, burst_s: float = 1.0,
             poll_interval_s: float = 1.0, tag: str | None = None, quiet: bool = True
-            ) -> Iterator[Testbed]:
+            ) -> Iterator[RunningTestbed]:
     """Controller + network of ``g``, all switches set up; everything stopped and removed on exit."""
     work_dir = Path(work_dir)
     work_dir.mkdir(parents=True, exist_ok=True)
@@ -266,7 +266,7 @@ def testbed(g: nx.Graph, work_dir: Path, *, directive: Directive | None, time_sc
         with running_network(g, controller_port=ctl.ofp_port, tag=tag, quiet=True, wait_s=None) as en:
             wait_connected(en.bridges(), timeout_s=30.0)
             wait_switches(ctl, len(switches(g)))
-            yield Testbed(ctl, en, g, tag, time_scale)
+            yield RunningTestbed(ctl, en, g, tag, time_scale)
 
 
 def run_emulation(regions: Sequence[str], sessions: pd.DataFrame, directive: Directive | None, *,
@@ -297,7 +297,7 @@ def run_emulation(regions: Sequence[str], sessions: pd.DataFrame, directive: Dir
                             "baseline": directive is None,
                             "max_concurrent_per_host": cfg.max_concurrent_per_host}
     _log(quiet, f"controller: clock {clock_start.isoformat()} x{time_scale:g}, rate scale {rate_scale:g}")
-    with testbed(g, work_dir, directive=directive, time_scale=time_scale, clock_start=clock_start,
+    with running_testbed(g, work_dir, directive=directive, time_scale=time_scale, clock_start=clock_start,
                  rate_scale=rate_scale, burst_s=burst_s, poll_interval_s=poll_real_s, quiet=quiet) as tb:
         info["tag"] = tb.tag
         info["setup_s"] = round(time.monotonic() - t_begin, 3)
