@@ -31,6 +31,9 @@ class Backend(Protocol):
     def time_scale(self, scenario: Scenario) -> float:
         """Simulated seconds per wall-clock second this backend runs at."""
 
+    def rate_scale(self, scenario: Scenario) -> float:
+        """Wire rate per model rate this backend runs at."""
+
     def run(self, scenario: Scenario, directive: Directive | None, *, seed: int, work_dir: Path,
             quiet: bool = True) -> pd.DataFrame:
         """The measurement table of the scenario's window, with or without the directive."""
@@ -56,6 +59,10 @@ class SimBackend:
         """The fluid model runs in virtual time: the day is modelled at its own length."""
         return 1.0
 
+    def rate_scale(self, scenario: Scenario) -> float:
+        """The fluid model has no machine limit: it runs in model units."""
+        return 1.0
+
     def run(self, scenario: Scenario, directive: Directive | None, *, seed: int, work_dir: Path,
             quiet: bool = True) -> pd.DataFrame:
         """Simulate the day and keep the scenario's window."""
@@ -64,7 +71,7 @@ class SimBackend:
         b = scenario.backend
         df = simulate_day(scenario.region_list(), scenario.load, directive, seed, scenario.day,
                           sampling_interval_s=b.sampling_interval_s, burst_s=b.burst_s,
-                          rate_scale=b.rate_scale)
+                          rate_scale=self.rate_scale(scenario))
         return in_window(df, scenario)
 
 
@@ -78,6 +85,10 @@ class MininetBackend:
     def time_scale(self, scenario: Scenario) -> float:
         """The scenario's compression of the day."""
         return scenario.backend.time_scale
+
+    def rate_scale(self, scenario: Scenario) -> float:
+        """Wire rate per model rate (measurements come back in model units)."""
+        return scenario.backend.rate_scale
 
     def run(self, scenario: Scenario, directive: Directive | None, *, seed: int, work_dir: Path,
             quiet: bool = True) -> pd.DataFrame:

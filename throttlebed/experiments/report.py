@@ -96,16 +96,17 @@ def reduction_plot(r: RunResult) -> bytes:
     return _png(fig)
 
 
-def appendix3_html(r: RunResult) -> str | None:
-    """The Appendix 3 document as an HTML fragment, when the document renderer is available."""
+def appendix3_documents(r: RunResult) -> tuple[dict[str, str | bytes], str | None]:
+    """The final stage's Appendix 3 document (file name -> content: html, md, docx), or why not."""
+    from throttlebed.directive.documents import render_document
+    from throttlebed.errors import InputError
+
+    lang = r.scenario.case.lang
     try:
-        from throttlebed.directive import documents
-    except ImportError:
-        return None
-    render = getattr(documents, "render_appendix3_html_fragment", None)
-    if render is None:
-        return None
-    return render(r.final.directive, lang="en")
+        return {f"appendix3.{lang}.{fmt}": render_document(3, lang, fmt, directive=r.final.directive)
+                for fmt in ("html", "md", "docx")}, None
+    except InputError as e:
+        return {}, f"the scenario's case data is incomplete: {e}"
 
 
 def _directive_rows(r: RunResult) -> list[dict[str, Any]]:
@@ -131,6 +132,15 @@ def render_report(r: RunResult, verdict: dict[str, Any], out_dir: Path) -> Path:
                       "b64": base64.b64encode(png).decode("ascii")})
     red_png = reduction_plot(r)
     atomic_write_bytes(out_dir / "plots/reduction.png", red_png)
+    docs, missing = appendix3_documents(r)
+    appendix3 = None
+    for name, content in docs.items():
+        if isinstance(content, bytes):
+            atomic_write_bytes(out_dir / name, content)
+        else:
+            atomic_write_text(out_dir / name, content)
+        if name.endswith(".html"):
+            appendix3 = content
     env = Environment(loader=PackageLoader("throttlebed", "templates/report"),
                       autoescape=select_autoescape(["html", "j2"]), trim_blocks=True, lstrip_blocks=True)
     env.filters["num"] = lambda v, nd=0: "" if v is None else f"{v:,.{nd}f}"
@@ -140,7 +150,7 @@ def render_report(r: RunResult, verdict: dict[str, Any], out_dir: Path) -> Path:
         reduction_b64=base64.b64encode(red_png).decode("ascii"),
         stages=[{"stage": s.stage, "pass": s.passed, "cells": verdict_cells(s.cells),
                  "collateral": s.collateral} for s in r.stages],
-        directive_rows=_directive_rows(r), appendix3=appendix3_html(r),
+        directive_rows=_directive_rows(r), appendix3=appendix3, appendix3_missing=missing,
         scenario_json=json.dumps(r.scenario.to_data(), indent=2, ensure_ascii=False),
     )
     return atomic_write_text(out_dir / "report.html", html)

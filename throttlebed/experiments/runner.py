@@ -57,6 +57,7 @@ class RunResult:
     backend: str
     seed: int
     time_scale: float
+    rate_scale: float
     source: str | None
     baseline: pd.DataFrame
     peaks: PeakResult
@@ -127,8 +128,8 @@ def execute(scenario: Scenario, backend: Backend | str | None = None, *, seed: i
     finally:
         if own_tmp:
             shutil.rmtree(work, ignore_errors=True)
-    return RunResult(scenario, be.name, seed, be.time_scale(scenario), source, baseline, peaks, stages,
-                     timings)
+    return RunResult(scenario, be.name, seed, be.time_scale(scenario), be.rate_scale(scenario), source,
+                     baseline, peaks, stages, timings)
 
 
 # ---- the documents of a run ------------------------------------------------------------------
@@ -151,7 +152,7 @@ def verdict_document(r: RunResult, wall_s: float | None = None) -> dict[str, Any
         "stage": r.final.stage,
         "stages": sc.stage_list(),
         "time_scale": r.time_scale,
-        "rate_scale": sc.backend.rate_scale,
+        "rate_scale": r.rate_scale,
         "pass": r.passed,
         "cells": V.records(r.final.cells),
         "collateral": r.final.collateral,
@@ -171,9 +172,14 @@ def verdict_document(r: RunResult, wall_s: float | None = None) -> dict[str, Any
         "definitions": {
             "held": "no enforced sample above cap_kbps x (1 + tolerance.over_cap)",
             "reduction_achieved": "1 - measured_max_kbps / peak_kbps",
-            "pass": "held and (demand_below_cap or |reduction_achieved - reduction_target| <= "
-                    "tolerance.reduction_pp / 100); false when the cell has no enforced samples",
-            "demand_below_cap": "the baseline's highest sample in the cell is <= cap x (1 + over_cap)",
+            "pass": "held and (demand_below_cap, or transient_demand and reduction_achieved >= "
+                    "reduction_target - tolerance.reduction_pp / 100, or |reduction_achieved - "
+                    "reduction_target| <= tolerance.reduction_pp / 100); false when the cell has no "
+                    "enforced samples",
+            "demand_below_cap": "no baseline sample in the cell is above cap x (1 + over_cap)",
+            "transient_demand": "baseline samples above cap x (1 + over_cap) come in runs shorter than "
+                                "tolerance.sustained_samples: a rate cap spreads such bursts, so more "
+                                "reduction than the target is expected there",
             "ks": "two-sample Kolmogorov-Smirnov test, baseline vs enforced samples of the cell",
         },
     }

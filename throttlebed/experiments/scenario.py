@@ -43,7 +43,7 @@ class BackendOptions(_Model):
 
     default: Literal["sim", "mininet"] = Field("sim", description="backend when --backend is not given")
     time_scale: float = Field(1.0, gt=0, description="simulated seconds per wall-clock second (mininet)")
-    rate_scale: float = Field(1.0, gt=0, description="factor applied to every rate (load and caps)")
+    rate_scale: float = Field(1.0, gt=0, description="wire rate per model rate (mininet; the sim runs at 1)")
     start_s: float = Field(0.0, ge=0, lt=SECONDS_PER_DAY, description="window start, s after local midnight")
     end_s: float = Field(SECONDS_PER_DAY, gt=0, le=SECONDS_PER_DAY,
                          description="window end, s after local midnight")
@@ -92,10 +92,11 @@ class CaseSpec(_Model):
     directive_date: date | None = None
     notification_number: str | None = None
     notification_date: date | None = None
+    lang: Literal["kk", "ru", "en"] = Field("en", description="language of the Appendix 3 document")
 
     def fields(self) -> dict[str, Any]:
-        """The fields that are set, as derive_directive keyword arguments."""
-        return self.model_dump(mode="json", exclude_none=True)
+        """The directive's case fields that are set, as derive_directive keyword arguments."""
+        return self.model_dump(mode="json", exclude_none=True, exclude={"lang"})
 
 
 class Scenario(_Model):
