@@ -84,3 +84,25 @@ def test_drop_counter_survives_meter_modify():
     assert d.update(1, 1, 30, 45_000) == (55, 82_500)
     assert d.update(1, 2, 4, 6000) == (4, 6000)
     assert d.totals[(1, 1)] == (55, 82_500)
+
+
+def test_passed_is_offered_minus_meter_drops():
+    t = FlowRateTracker(rate_scale=0.1)
+    t.update(1, "KZ-75", {1: 1_000_000, 2: 0}, 0.0, local_at, {1: 400_000, 2: 0})
+    rows = t.update(1, "KZ-75", {1: 1_500_000, 2: 100}, 1.0, local_at, {1: 650_000, 2: 0})
+    down = next(r for r in rows if r.direction == "down")
+    assert down.offered_wire_kbps == pytest.approx(4000.0)  # 500 kB matched the flow
+    assert down.wire_kbps == pytest.approx(2000.0)  # 250 kB of it dropped by the meter
+    assert down.kbps == pytest.approx(20000.0)
+    assert down.csv_line().endswith(",ovs-flow-counters,4000.000")
+    up = next(r for r in rows if r.direction == "up")
+    assert up.wire_kbps == pytest.approx(0.8) and up.offered_wire_kbps == pytest.approx(0.8)
+
+
+def test_drop_counter_clear_on_reconnect():
+    d = DropCounter()
+    d.update(5, 1, 3, 300)
+    d.update(6, 1, 1, 100)
+    d.clear(5)
+    assert (5, 1) not in d.totals and d.totals[(6, 1)] == (1, 100)
+    assert d.update(5, 1, 2, 200) == (2, 200)

@@ -254,9 +254,10 @@ class ThrottlebedApp(app_manager.OSKenApp):
                     continue
                 ofp, parser = dp.ofproto, dp.ofproto_parser
                 try:
+                    # meters first: the flow reply then finds this poll's drop counts
+                    dp.send_msg(parser.OFPMeterStatsRequest(dp, 0, ofp.OFPM_ALL))
                     dp.send_msg(parser.OFPFlowStatsRequest(dp, 0, ofp.OFPTT_ALL, ofp.OFPP_ANY,
                                                            ofp.OFPG_ANY, 0, 0, parser.OFPMatch()))
-                    dp.send_msg(parser.OFPMeterStatsRequest(dp, 0, ofp.OFPM_ALL))
                 except Exception as e:
                     self.st.errors.append(f"poll {dpid:#x}: {type(e).__name__}: {e}")
             next_s += interval_s

@@ -21,7 +21,14 @@ from typing import Any
 from throttlebed.controller.audit import AuditLog, audit_record, token_id
 from throttlebed.controller.clock import EmulatedClock
 from throttlebed.controller.metrics import metrics_text
-from throttlebed.controller.plan import PlanDiff, SwitchPlan, switch_plan
+from throttlebed.controller.plan import (
+    COOKIE_PLATFORM,
+    DIRECTIONS,
+    METER_IDS,
+    PlanDiff,
+    SwitchPlan,
+    switch_plan,
+)
 from throttlebed.controller.region_map import RegionMap
 from throttlebed.controller.scheduler import next_boundary
 from throttlebed.controller.stats import CSV_COLUMNS, DropCounter, FlowRateTracker, StatsRow
@@ -147,7 +154,9 @@ class ControllerState:
         if region is None:
             return []
         with self.lock:
-            rows = self.tracker.update(dpid, region, bytes_by_cookie, mono_s, self.clock.local_at)
+            dropped = {COOKIE_PLATFORM[d]: self.drops.totals.get((dpid, METER_IDS[d]), (0, 0))[1]
+                       for d in DIRECTIONS}
+            rows = self.tracker.update(dpid, region, bytes_by_cookie, mono_s, self.clock.local_at, dropped)
             for r in rows:
                 self.latest[(r.region, r.traffic, r.direction)] = r
             self.stats_sink.write(rows)
@@ -163,7 +172,7 @@ class ControllerState:
         with self.lock:
             self.installed[dpid] = None
             self.tracker.forget(dpid)
-            self.drops.mark_reset(dpid)
+            self.drops.clear(dpid)
 
     def switch_gone(self, dpid: int) -> None:
         """A switch disconnected."""
@@ -216,7 +225,9 @@ class ControllerState:
                      for (d, m), (p, b) in sorted(self.drops.totals.items())]
             return {"poll_interval_s": self.settings.poll_interval_s,
                     "rate_scale": self.settings.rate_scale,
-                    "units": {"kbps": "model kbit/s (wire / rate_scale)", "wire_kbps": "kbit/s on the wire"},
+                    "units": {"kbps": "model kbit/s (wire / rate_scale)",
+                              "wire_kbps": "kbit/s on the wire, past the meter",
+                              "offered_wire_kbps": "kbit/s on the wire, before the meter"},
                     "latest": [r.to_data() for _, r in sorted(self.latest.items())],
                     "meter_band_drops": drops}
 

@@ -1,8 +1,12 @@
 """Turn switch counter readings into measurement rows (``time, region, kbps`` ...). Pure.
 
 Platform throughput comes from the *flow* counters: they survive meter modifications, while
-``OFPMC_MODIFY`` resets a meter's counters (STACK.md pitfall 3). ``wire_kbps`` is what went over
-the wire; ``kbps`` is in model units (``wire_kbps / rate_scale``), comparable with directive caps.
+``OFPMC_MODIFY`` resets a meter's counters (STACK.md pitfall 3). Open vSwitch counts a packet on
+its flow before the meter may drop it, so a flow counter is the *offered* load; what passed is the
+flow's bytes minus its meter band's dropped bytes (accumulated across meter resets).
+``wire_kbps`` is what passed on the wire; ``kbps`` is the same in model units
+(``wire_kbps / rate_scale``), comparable with directive caps; ``offered_wire_kbps`` is before the
+meter.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ from throttlebed.controller.plan import COOKIE_OTHER, COOKIE_OTHER_DOWN, COOKIE_
 
 COUNTER_MAX = 2**64
 SOURCE = "ovs-flow-counters"
-CSV_COLUMNS = ("time", "region", "direction", "traffic", "kbps", "wire_kbps", "source")
+CSV_COLUMNS = ("time", "region", "direction", "traffic", "kbps", "wire_kbps", "source", "offered_wire_kbps")
 
 # cookie -> (traffic, direction); ``other`` without an uplink port counts both directions.
 COOKIE_MEANING: dict[int, tuple[str, str]] = {
@@ -51,13 +55,16 @@ class StatsRow:
     direction: str  # down | up | both (other traffic when no uplink port is known)
     traffic: str  # platform | other
     kbps: float  # model units: wire_kbps / rate_scale
-    wire_kbps: float
+    wire_kbps: float  # passed the meter, on the wire
     source: str = SOURCE
+    offered_wire_kbps: float | None = None  # matched the flow, before the meter
 
     def csv_line(self) -> str:
         """The row as a CSV line (no newline), columns as CSV_COLUMNS."""
+        offered = self.wire_kbps if self.offered_wire_kbps is None else self.offered_wire_kbps
         return ",".join([self.time.isoformat(timespec="milliseconds"), self.region, self.direction,
-                         self.traffic, f"{self.kbps:.3f}", f"{self.wire_kbps:.3f}", self.source])
+                         self.traffic, f"{self.kbps:.3f}", f"{self.wire_kbps:.3f}", self.source,
+                         f"{offered:.3f}"])
 
     def to_data(self) -> dict:
         """JSON-able form."""
@@ -77,6 +84,7 @@ def sum_by_cookie(flows: Iterable[tuple[int, int]]) -> dict[int, int]:
 @dataclass
 class _Reading:
     bytes_by_cookie: dict[int, int]
+    dropped_by_cookie: dict[int, int]
     mono_s: float
 
 
@@ -92,13 +100,16 @@ class FlowRateTracker:
         self._prev.pop(dpid, None)
 
     def update(self, dpid: int, region: str, bytes_by_cookie: Mapping[int, int], mono_s: float,
-               local_at: Callable[[float], datetime]) -> list[StatsRow]:
+               local_at: Callable[[float], datetime],
+               dropped_by_cookie: Mapping[int, int] | None = None) -> list[StatsRow]:
         """Record a reading taken at monotonic ``mono_s``; rows for the interval since the last one.
 
-        ``local_at`` maps a monotonic reading to emulated local time (for the interval start).
+        ``bytes_by_cookie``: flow byte counters; ``dropped_by_cookie``: cumulative bytes the meter
+        of those flows dropped. ``local_at`` maps a monotonic reading to emulated local time.
         """
+        dropped = dict(dropped_by_cookie or {})
         prev = self._prev.get(dpid)
-        self._prev[dpid] = _Reading(dict(bytes_by_cookie), mono_s)
+        self._prev[dpid] = _Reading(dict(bytes_by_cookie), dropped, mono_s)
         if prev is None:
             return []
         interval_s = mono_s - prev.mono_s
@@ -110,9 +121,11 @@ class FlowRateTracker:
             if cookie not in COOKIE_MEANING:
                 continue
             traffic, direction = COOKIE_MEANING[cookie]
-            delta = counter_delta(prev.bytes_by_cookie.get(cookie, 0), nbytes)
-            wire = kbps_from_bytes(delta, interval_s)
-            rows.append(StatsRow(local_start, region, direction, traffic, wire / self.rate_scale, wire))
+            offered = counter_delta(prev.bytes_by_cookie.get(cookie, 0), nbytes)
+            lost = counter_delta(prev.dropped_by_cookie.get(cookie, 0), dropped.get(cookie, 0))
+            wire = kbps_from_bytes(max(0, offered - lost), interval_s)
+            rows.append(StatsRow(local_start, region, direction, traffic, wire / self.rate_scale, wire,
+                                 SOURCE, kbps_from_bytes(offered, interval_s)))
         return rows
 
 
@@ -132,6 +145,12 @@ class DropCounter:
         self._last[key] = (packets, nbytes)
         self.totals[key] = tot
         return tot
+
+    def clear(self, dpid: int) -> None:
+        """Forget a switch's meters (it reconnected: its flow counters restart too)."""
+        for d in (self._last, self.totals):
+            for key in [k for k in d if k[0] == dpid]:
+                del d[key]
 
     def mark_reset(self, dpid: int, meter_id: int | None = None) -> None:
         """The switch's meter counters restart from zero (meter modified, deleted or re-added)."""

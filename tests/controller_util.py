@@ -1,0 +1,134 @@
+"""Helpers for the controller's Open vSwitch tests: bridges, dumps, the controller as a subprocess."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+from throttlebed.controller.plan import meter_plan
+
+REPO = Path(__file__).resolve().parent.parent
+_names = iter(range(100))
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def sh(*args: str) -> str:
+    return subprocess.run(args, check=True, capture_output=True, text=True, timeout=20).stdout
+
+
+@contextlib.contextmanager
+def bridges(dpids: list[int], ofp_port: int):
+    """Userspace OpenFlow 1.3 bridges with the given dpids, fail-mode secure, ours to delete."""
+    names = [f"tbc{os.getpid() % 10000}x{next(_names)}" for _ in dpids]
+    try:
+        for name, dpid in zip(names, dpids, strict=True):
+            sh("ovs-vsctl", "add-br", name, "--", "set", "bridge", name, "datapath_type=netdev",
+               "protocols=OpenFlow13", f"other-config:datapath-id={dpid:016x}", "--",
+               "set-controller", name, f"tcp:127.0.0.1:{ofp_port}", "--", "set-fail-mode", name, "secure")
+        yield dict(zip(dpids, names, strict=True))
+    finally:
+        for name in names:
+            subprocess.run(["ovs-vsctl", "--if-exists", "del-br", name], capture_output=True, timeout=20)
+
+
+def dump_meters(br: str) -> dict[int, tuple[int, int]]:
+    """meter id -> (rate kbps, burst kbits) of a bridge."""
+    text = sh("ovs-ofctl", "-O", "OpenFlow13", "dump-meters", br)
+    found = re.findall(r"meter=(\d+) ([a-z ]*)bands=\s*type=drop rate=(\d+)(?: burst_size=(\d+))?", text)
+    for _, flags, _, _ in found:
+        assert flags.split() in (["kbps", "burst", "stats"], ["kbps"]), text
+    return {int(m): (int(r), int(b or 0)) for m, _, r, b in found}
+
+
+def dump_flows(br: str) -> list[str]:
+    """Flows without counters, sorted."""
+    out = []
+    for line in sh("ovs-ofctl", "-O", "OpenFlow13", "dump-flows", br).splitlines()[1:]:
+        skip = ("duration=", "n_packets=", "n_bytes=", "table=", "idle_age", "hard_age")
+        fields = [f for f in line.strip().replace(", ", ",").split(",") if not f.startswith(skip)]
+        out.append(",".join(fields))
+    return sorted(out)
+
+
+def flow_durations(br: str) -> list[float]:
+    return [float(x) for x in re.findall(r"duration=([\d.]+)s", sh("ovs-ofctl", "-O", "OpenFlow13",
+                                                                    "dump-flows", br))]
+
+
+def wanted_meters(directive, dpid: int, region: str | None, minute: int, rate_scale: float):
+    plan = meter_plan(directive, {dpid: region}, minute, rate_scale=rate_scale)[dpid]
+    return {m.meter_id: (m.rate_kbps, m.burst_kbits) for m in plan.meters}
+
+
+def wait_until(check, timeout_s: float, what: str):
+    deadline = time.monotonic() + timeout_s
+    last = None
+    while time.monotonic() < deadline:
+        try:
+            last = check()
+            if last:
+                return last
+        except (OSError, subprocess.CalledProcessError, urllib.error.URLError) as e:
+            last = e
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}; last: {last!r}")
+
+
+def http(base: str, method: str, path: str, body=None, token: str | None = None) -> tuple[int, dict | str]:
+    req = urllib.request.Request(base + path, method=method,
+                                 data=json.dumps(body).encode() if body is not None else None)
+    if token:
+        req.add_header("Authorization", f"Bearer {token}")
+    try:
+        with urllib.request.urlopen(req, timeout=10) as r:
+            status, text = r.status, r.read().decode()
+    except urllib.error.HTTPError as e:
+        status, text = e.code, e.read().decode()
+    try:
+        return status, json.loads(text)
+    except json.JSONDecodeError:
+        return status, text
+
+
+class Controller:
+    """``throttlebed controller`` as a subprocess, stopped by its own pid."""
+
+    def __init__(self, tmp: Path, ofp_port: int, *extra: str):
+        self.api_port = free_port()
+        self.base = f"http://127.0.0.1:{self.api_port}"
+        self.log = tmp / f"controller-{self.api_port}.log"
+        args = [sys.executable, "-m", "throttlebed.controller.launcher", "--ofp-port", str(ofp_port),
+                "--api", f"127.0.0.1:{self.api_port}", *extra]
+        self.proc = subprocess.Popen(args, cwd=REPO, stdout=subprocess.DEVNULL,
+                                     stderr=self.log.open("w"))
+        wait_until(lambda: http(self.base, "GET", "/health")[0] == 200, 15, "the controller's API")
+
+    def health(self) -> dict:
+        return http(self.base, "GET", "/health")[1]
+
+    def wait_connected(self, n: int) -> None:
+        wait_until(lambda: self.health()["switches_connected"] == n, 20, f"{n} switches")
+
+    def stop(self) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        try:
+            return self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            return self.proc.wait(timeout=5)

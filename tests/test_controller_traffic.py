@@ -1,0 +1,125 @@
+"""Real UDP through one metered bridge: platform traffic held at the cap, other traffic untouched."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.controller_util import Controller, bridges, free_port, http, sh
+
+pytestmark = pytest.mark.emulation
+
+UDP_TOOL = r'''
+import socket, sys, time
+if sys.argv[1] == "recv":
+    port, dur = int(sys.argv[2]), float(sys.argv[3])
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("0.0.0.0", port)); s.settimeout(0.2)
+    total, first, last, end = 0, None, None, time.monotonic() + dur
+    while time.monotonic() < end:
+        try:
+            n = len(s.recv(65535))
+        except socket.timeout:
+            continue
+        now = time.monotonic(); first = first or now; last = now; total += n + 42  # + Ethernet/IP/UDP
+    print(total, (last - first) if first else 0.0)
+else:
+    host, port, kbps, dur = sys.argv[2], int(sys.argv[3]), float(sys.argv[4]), float(sys.argv[5])
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); payload = b"x" * 1200
+    gap, t = 1242 * 8 / 1000 / kbps, time.monotonic(); end = t + dur
+    while t < end:
+        s.sendto(payload, (host, port)); t += gap
+        d = t - time.monotonic()
+        if d > 0:
+            time.sleep(d)
+'''
+HOSTS = {  # role: (address/prefix, routes)
+    "plat": ("203.0.113.10/24", ["10.0.0.0/8"]),
+    "user": ("10.75.0.2/16", ["203.0.113.0/24", "198.51.100.0/24"]),
+    "othr": ("198.51.100.10/24", ["10.0.0.0/8"]),
+}
+
+
+@contextlib.contextmanager
+def namespaces(bridge: str):
+    """One namespace per role, each wired to ``bridge`` by a veth (transmit checksum offload off)."""
+    tag = f"{os.getpid() % 10000}"
+    made: list[str] = []
+    try:
+        for role, (addr, routes) in HOSTS.items():
+            ns, host_if, sw_if = f"tbc{tag}{role}", f"tb{tag}{role}h", f"tb{tag}{role}s"
+            sh("ip", "netns", "add", ns)
+            made.append(ns)
+            sh("ip", "link", "add", host_if, "type", "veth", "peer", "name", sw_if)
+            sh("ip", "link", "set", host_if, "netns", ns)
+            sh("ovs-vsctl", "add-port", bridge, sw_if)
+            sh("ip", "link", "set", sw_if, "up")
+            for cmd in (["ip", "link", "set", "lo", "up"], ["ip", "link", "set", host_if, "up"],
+                        ["ip", "addr", "add", addr, "dev", host_if],
+                        ["ethtool", "-K", host_if, "tx", "off"],  # STACK.md pitfall 1
+                        *[["ip", "route", "add", r, "dev", host_if] for r in routes]):
+                sh("ip", "netns", "exec", ns, *cmd)
+        yield {role: f"tbc{tag}{role}" for role in HOSTS}
+    finally:
+        for ns in made:
+            subprocess.run(["ip", "netns", "del", ns], capture_output=True, timeout=20)
+
+
+def test_udp_platform_held_at_cap_other_untouched(ovs, tmp_path: Path):
+    tool = tmp_path / "udp.py"
+    tool.write_text(UDP_TOOL)
+    (tmp_path / "d.json").write_text(json.dumps({
+        "platform": "ExamplePlatform", "platform_prefixes": ["203.0.113.0/24"], "stage": 50,
+        "rows": [{"region": "KZ-75", "period": "00:00-24:00", "peak_kbps": 40000, "cap_kbps": 20000}]}))
+    ofp_port = free_port()
+    cap_wire_kbps, send_kbps, send_s = 2000, 4000, 5.0
+    with bridges([0x1075], ofp_port) as br, namespaces(br[0x1075]) as ns:
+        ctl = Controller(tmp_path, ofp_port, "--directive", str(tmp_path / "d.json"), "--rate-scale", "0.1",
+                         "--burst-s", "0.1", "--poll-interval-s", "0.5",
+                         "--stats-out", str(tmp_path / "stats.csv"))
+        try:
+            ctl.wait_connected(1)
+            sh("ip", "netns", "exec", ns["user"], "ping", "-c1", "-W2", "203.0.113.10")
+            sh("ip", "netns", "exec", ns["user"], "ping", "-c1", "-W2", "198.51.100.10")
+            py = sys.executable
+            recv = [subprocess.Popen(["ip", "netns", "exec", ns["user"], py, str(tool), "recv", str(port),
+                                      str(send_s + 2)], stdout=subprocess.PIPE, text=True)
+                    for port in (9001, 9002)]
+            time.sleep(0.3)
+            send = [subprocess.Popen(["ip", "netns", "exec", ns[src], py, str(tool), "send", "10.75.0.2",
+                                      str(port), str(send_kbps), str(send_s)])
+                    for src, port in (("plat", 9001), ("othr", 9002))]
+            for p in send:
+                assert p.wait(timeout=send_s + 10) == 0
+            got = []
+            for p in recv:
+                out, _ = p.communicate(timeout=10)
+                nbytes, span_s = out.split()
+                got.append(int(nbytes) * 8 / 1000 / float(span_s))
+            platform_kbps, other_kbps = got
+            assert 0.9 * cap_wire_kbps <= platform_kbps <= 1.1 * cap_wire_kbps, got
+            assert other_kbps >= 0.9 * send_kbps, got
+            time.sleep(1.2)  # two more polls
+            stats = http(ctl.base, "GET", "/stats")[1]
+            drops = {d["direction"]: d for d in stats["meter_band_drops"]}
+            assert drops["down"]["packets"] > 0 and drops["up"]["packets"] == 0
+        finally:
+            assert ctl.stop() == 0
+    lines = (tmp_path / "stats.csv").read_text().splitlines()
+    header = lines[0].split(",")
+    rows = [dict(zip(header, line.split(","), strict=True)) for line in lines[1:]]
+    busy = [r for r in rows if r["direction"] == "down" and r["traffic"] == "platform"
+            and float(r["offered_wire_kbps"]) > 0.9 * send_kbps]
+    assert len(busy) >= 4, rows
+    for r in busy:  # whole intervals inside the sending window
+        assert 0.85 * cap_wire_kbps <= float(r["wire_kbps"]) <= 1.15 * cap_wire_kbps, r
+        assert float(r["kbps"]) == pytest.approx(float(r["wire_kbps"]) / 0.1, rel=1e-3)
+    seen = [round(float(r["wire_kbps"])) for r in busy]
+    print(f"receiver: platform {platform_kbps:.0f} kbit/s (cap {cap_wire_kbps}), "
+          f"other {other_kbps:.0f} kbit/s; controller wire_kbps {seen}")
