@@ -7,6 +7,8 @@ from datetime import date, datetime
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from throttlebed.directive.schema import Directive, directive_from_data
 from throttlebed.errors import InputError
@@ -145,3 +147,26 @@ def test_bad_grid_is_an_input_error():
         run(s, None, sampling_interval_s=2.5, step_s=1.0)
     with pytest.raises(InputError, match="sampling intervals"):
         run(s, None, end_s=90.0)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 2), st.floats(0, 1e4)), min_size=1, max_size=40),
+       st.lists(st.floats(0, 2e4), min_size=3, max_size=3))
+def test_max_min_shares_properties(flows, budgets):
+    reg = np.array([r for r, _ in flows])
+    demand = np.array([d for _, d in flows])
+    budget = np.array(budgets)
+    asked = np.bincount(reg, demand, minlength=3)
+    binding = asked > budget
+    sel = binding[reg]
+    if not sel.any():
+        return
+    shares = max_min_shares(demand[sel], reg[sel], budget, 3)
+    assert (shares >= -1e-9).all() and (shares <= demand[sel] + 1e-9).all()
+    got = np.bincount(reg[sel], shares, minlength=3)
+    np.testing.assert_allclose(got[binding], budget[binding], rtol=1e-9, atol=1e-6)
+    for r in np.flatnonzero(binding):  # a flow held below its demand gets the region's largest share
+        mine = shares[reg[sel] == r]
+        held = mine < demand[sel][reg[sel] == r] - 1e-6
+        if held.any():
+            assert mine[held].min() >= mine.max() - 1e-6
