@@ -153,3 +153,45 @@ def test_flow_stats_reply_makes_rows(app_and_clock):
     assert row.time == datetime(2026, 3, 1, 6, 59)
     app.flow_stats_reply(reply(10**9, more=True))  # first part of a split reply: nothing yet
     assert app.st.latest[("KZ-75", "platform", "down")] is row
+
+
+def test_meter_reply_asked_before_a_modify_is_ignored(app_and_clock):
+    app, mono = app_and_clock
+    dp = FakeDatapath(0x1075)
+    app.switch_features(_features(dp))
+    app.datapaths[dp.id] = dp
+
+    def meter_reply(xid, packets, nbytes):
+        band = SimpleNamespace(packet_band_count=packets, byte_band_count=nbytes)
+        body = [SimpleNamespace(meter_id=1, byte_in_count=10 * nbytes, band_stats=[band])]
+        return SimpleNamespace(msg=SimpleNamespace(datapath=dp, body=body, flags=0, xid=xid))
+
+    def ask():
+        req = parser.OFPMeterStatsRequest(dp, 0, ofp.OFPM_ALL)
+        dp.set_xid(req)
+        app._meter_req_gen[(dp.id, req.xid)] = app._meter_gen.get(dp.id, 0)
+        return req.xid
+
+    app.meter_stats_reply(meter_reply(ask(), 10, 12_000))
+    assert app.st.drops.totals[(0x1075, 1)] == (10, 12_000)
+    stale = ask()
+    mono.t = 1.0  # 07:59: the meters are modified, their counters restart on the switch
+    app.apply_all(wait=False)
+    app.meter_stats_reply(meter_reply(stale, 15, 18_000))  # counted before the modify
+    assert app.st.drops.totals[(0x1075, 1)] == (10, 12_000)
+    assert app.st.meter_readings == {}  # this poll has no usable meter reading
+    app.meter_stats_reply(meter_reply(ask(), 2, 2_400))  # after the modify: from zero
+    assert app.st.drops.totals[(0x1075, 1)] == (12, 14_400)
+    assert app.st.meter_readings[0x1075][1].dropped_bytes == 2_400
+
+
+def test_dead_switch_releases_waiters(app_and_clock):
+    from os_ken.controller.handler import DEAD_DISPATCHER
+
+    app, _ = app_and_clock
+    dp = FakeDatapath(0x1075)
+    app.switch_features(_features(dp))
+    app.datapaths[dp.id] = dp
+    waiter = next(iter(app._barriers.values()))
+    app.state_change(SimpleNamespace(datapath=dp, state=DEAD_DISPATCHER))
+    assert waiter.is_set() and app._barriers == {} and app.st.connected() == []

@@ -12,7 +12,9 @@ from throttlebed.controller.stats import (
     CSV_COLUMNS,
     DropCounter,
     FlowRateTracker,
+    MeterReading,
     counter_delta,
+    interval_bytes,
     kbps_from_bytes,
     sum_by_cookie,
 )
@@ -86,17 +88,29 @@ def test_drop_counter_survives_meter_modify():
     assert d.totals[(1, 1)] == (55, 82_500)
 
 
-def test_passed_is_offered_minus_meter_drops():
+def test_passed_comes_from_the_meter_while_it_lasts():
     t = FlowRateTracker(rate_scale=0.1)
-    t.update(1, "KZ-75", {1: 1_000_000, 2: 0}, 0.0, local_at, {1: 400_000, 2: 0})
-    rows = t.update(1, "KZ-75", {1: 1_500_000, 2: 100}, 1.0, local_at, {1: 650_000, 2: 0})
+    t.update(1, "KZ-75", {1: 1_000_000, 2: 0}, 0.0, local_at, {1: MeterReading(1_000_000, 400_000, 3)})
+    # flow counters lag in the userspace datapath: the meter's own input count is used
+    meters = {1: MeterReading(1_500_000, 650_000, 3)}
+    rows = t.update(1, "KZ-75", {1: 1_450_000, 2: 100}, 1.0, local_at, meters)
     down = next(r for r in rows if r.direction == "down")
-    assert down.offered_wire_kbps == pytest.approx(4000.0)  # 500 kB matched the flow
-    assert down.wire_kbps == pytest.approx(2000.0)  # 250 kB of it dropped by the meter
+    assert down.offered_wire_kbps == pytest.approx(4000.0)  # 500 kB went into the meter
+    assert down.wire_kbps == pytest.approx(2000.0)  # 250 kB of it dropped
     assert down.kbps == pytest.approx(20000.0)
     assert down.csv_line().endswith(",ovs-flow-counters,4000.000")
-    up = next(r for r in rows if r.direction == "up")
+    up = next(r for r in rows if r.direction == "up")  # no meter: flow counters, nothing dropped
     assert up.wire_kbps == pytest.approx(0.8) and up.offered_wire_kbps == pytest.approx(0.8)
+
+
+def test_interval_across_a_meter_reset_uses_flow_counters():
+    prev = MeterReading(9_000_000, 5_000_000, 1)
+    cur = MeterReading(200_000, 50_000, 2)  # modified: counters restarted within the interval
+    assert interval_bytes(1_000_000, 1_400_000, prev, cur) == (400_000, 350_000)
+    assert interval_bytes(1_000_000, 1_400_000, None, cur) == (400_000, 350_000)  # meter added
+    assert interval_bytes(1_000_000, 1_400_000, prev, None) == (400_000, 400_000)  # meter removed
+    same = MeterReading(9_300_000, 5_100_000, 1)
+    assert interval_bytes(0, 0, prev, same) == (300_000, 200_000)
 
 
 def test_drop_counter_clear_on_reconnect():

@@ -118,7 +118,7 @@ def test_udp_platform_held_at_cap_other_untouched(ovs, tmp_path: Path):
             and float(r["offered_wire_kbps"]) > 0.9 * send_kbps]
     assert len(busy) >= 4, rows
     for r in busy:  # whole intervals inside the sending window
-        assert 0.85 * cap_wire_kbps <= float(r["wire_kbps"]) <= 1.15 * cap_wire_kbps, r
+        assert 0.85 * cap_wire_kbps <= float(r["wire_kbps"]) <= 1.15 * cap_wire_kbps, "\n".join(lines)
         assert float(r["kbps"]) == pytest.approx(float(r["wire_kbps"]) / 0.1, rel=1e-3)
     seen = [round(float(r["wire_kbps"])) for r in busy]
     print(f"receiver: platform {platform_kbps:.0f} kbit/s (cap {cap_wire_kbps}), "

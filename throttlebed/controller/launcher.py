@@ -165,12 +165,10 @@ def run(opts: LaunchOptions) -> int:
 
 def main(argv: list[str] | None = None) -> None:
     """``python -m throttlebed.controller.launcher``: the same options as ``throttlebed controller``."""
-    from throttlebed.controller.cli import controller
+    from throttlebed.cli import main as cli_main
 
-    controller.main(args=argv, prog_name="throttlebed controller", standalone_mode=False)
+    cli_main(["controller", *(sys.argv[1:] if argv is None else argv)])
 
 
 if __name__ == "__main__":
-    from throttlebed.cli import main as cli_main
-
-    cli_main(["controller", *sys.argv[1:]])
+    main()

@@ -49,6 +49,8 @@ class ThrottlebedApp(app_manager.OSKenApp):
         self._apply_lock = threading.RLock()
         self._barriers: dict[tuple[int, int], threading.Event] = {}
         self._multipart: dict[tuple[int, str], list[Any]] = {}
+        self._meter_gen: dict[int, int] = {}  # dpid -> count of meter modifies/deletes sent
+        self._meter_req_gen: dict[tuple[int, int], int] = {}  # (dpid, xid) -> generation when asked
         self._stop = threading.Event()
         self.st.reapply = self.apply_all
 
@@ -95,6 +97,8 @@ class ThrottlebedApp(app_manager.OSKenApp):
 
     def _send_diff(self, dp: Any, diff: PlanDiff) -> None:
         ofp = dp.ofproto
+        if diff.meters_modify or diff.meters_delete:  # meter counters restart: older replies are stale
+            self._meter_gen[dp.id] = self._meter_gen.get(dp.id, 0) + 1
         for m in diff.meters_add:
             dp.send_msg(self._meter_mod(dp, ofp.OFPMC_ADD, m, m.meter_id))
         for m in diff.meters_modify:
@@ -117,6 +121,7 @@ class ThrottlebedApp(app_manager.OSKenApp):
                                       out_port=ofp.OFPP_ANY, out_group=ofp.OFPG_ANY,
                                       match=parser.OFPMatch()))
         dp.send_msg(parser.OFPMeterMod(dp, command=ofp.OFPMC_DELETE, flags=0, meter_id=ofp.OFPM_ALL))
+        self._meter_gen[dp.id] = self._meter_gen.get(dp.id, 0) + 1
 
     def _barrier(self, dp: Any) -> threading.Event:
         msg = dp.ofproto_parser.OFPBarrierRequest(dp)
@@ -183,6 +188,12 @@ class ThrottlebedApp(app_manager.OSKenApp):
             with self._apply_lock:
                 self.datapaths.pop(dp.id, None)
                 self.st.switch_gone(dp.id)
+                for key in [k for k in self._meter_req_gen if k[0] == dp.id]:
+                    del self._meter_req_gen[key]
+                for key in [k for k in self._barriers if k[0] == dp.id]:
+                    self._barriers.pop(key).set()  # nobody will answer: do not keep waiters waiting
+                for key in [k for k in self._multipart if k[0] == dp.id]:
+                    del self._multipart[key]
             LOG.info("switch %#x disconnected", dp.id)
 
     @set_ev_cls(ofp_event.EventOFPBarrierReply, [CONFIG_DISPATCHER, MAIN_DISPATCHER])
@@ -226,10 +237,16 @@ class ThrottlebedApp(app_manager.OSKenApp):
         body = self._collect(ev, "meter")
         if body is None:
             return
+        dpid = ev.msg.datapath.id
+        asked_gen = self._meter_req_gen.pop((dpid, ev.msg.xid), None)
+        generation = self._meter_gen.get(dpid, 0)
+        if asked_gen is not None and asked_gen != generation:
+            self.st.discard_meter_readings(dpid)
+            return  # asked before a meter modify/delete: counts of meters that no longer exist
         for s in body:
             packets = sum(b.packet_band_count for b in s.band_stats)
             nbytes = sum(b.byte_band_count for b in s.band_stats)
-            self.st.record_meter_drops(ev.msg.datapath.id, s.meter_id, packets, nbytes)
+            self.st.record_meter(dpid, s.meter_id, s.byte_in_count, packets, nbytes, generation)
 
     # ---- threads ------------------------------------------------------------------------
 
@@ -255,7 +272,10 @@ class ThrottlebedApp(app_manager.OSKenApp):
                 ofp, parser = dp.ofproto, dp.ofproto_parser
                 try:
                     # meters first: the flow reply then finds this poll's drop counts
-                    dp.send_msg(parser.OFPMeterStatsRequest(dp, 0, ofp.OFPM_ALL))
+                    req = parser.OFPMeterStatsRequest(dp, 0, ofp.OFPM_ALL)
+                    dp.set_xid(req)
+                    self._meter_req_gen[(dpid, req.xid)] = self._meter_gen.get(dpid, 0)
+                    dp.send_msg(req)
                     dp.send_msg(parser.OFPFlowStatsRequest(dp, 0, ofp.OFPTT_ALL, ofp.OFPP_ANY,
                                                            ofp.OFPG_ANY, 0, 0, parser.OFPMatch()))
                 except Exception as e:

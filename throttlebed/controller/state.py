@@ -31,7 +31,7 @@ from throttlebed.controller.plan import (
 )
 from throttlebed.controller.region_map import RegionMap
 from throttlebed.controller.scheduler import next_boundary
-from throttlebed.controller.stats import CSV_COLUMNS, DropCounter, FlowRateTracker, StatsRow
+from throttlebed.controller.stats import CSV_COLUMNS, DropCounter, FlowRateTracker, MeterReading, StatsRow
 from throttlebed.directive.schema import Directive, directive_from_data
 from throttlebed.errors import InputError
 
@@ -109,6 +109,7 @@ class ControllerState:
         self.applied_log: deque[dict[str, Any]] = deque(maxlen=500)
         self.tracker = FlowRateTracker(settings.rate_scale)
         self.drops = DropCounter()
+        self.meter_readings: dict[int, dict[int, MeterReading]] = {}  # this poll's, by dpid, meter
         self.latest: dict[tuple[str, str, str], StatsRow] = {}
         self.errors: deque[str] = deque(maxlen=50)
         self.reapply: Callable[[], dict[int, PlanDiff]] = lambda: {}
@@ -149,23 +150,31 @@ class ControllerState:
     # ---- counters -----------------------------------------------------------------------
 
     def record_flow_counts(self, dpid: int, bytes_by_cookie: dict[int, int], mono_s: float) -> list[StatsRow]:
-        """Turn one flow-stats reading into rows; keep the latest and append to the CSV."""
+        """Turn one flow-stats reading (and this poll's meter readings) into rows; keep, append."""
         region = self.region_map.region_of(dpid)
-        if region is None:
-            return []
         with self.lock:
-            dropped = {COOKIE_PLATFORM[d]: self.drops.totals.get((dpid, METER_IDS[d]), (0, 0))[1]
-                       for d in DIRECTIONS}
-            rows = self.tracker.update(dpid, region, bytes_by_cookie, mono_s, self.clock.local_at, dropped)
+            fresh = self.meter_readings.pop(dpid, {})
+            if region is None:
+                return []
+            meters = {COOKIE_PLATFORM[d]: fresh[METER_IDS[d]] for d in DIRECTIONS if METER_IDS[d] in fresh}
+            rows = self.tracker.update(dpid, region, bytes_by_cookie, mono_s, self.clock.local_at, meters)
             for r in rows:
                 self.latest[(r.region, r.traffic, r.direction)] = r
             self.stats_sink.write(rows)
         return rows
 
-    def record_meter_drops(self, dpid: int, meter_id: int, packets: int, nbytes: int) -> None:
-        """One meter's band counters."""
+    def record_meter(self, dpid: int, meter_id: int, in_bytes: int, drop_packets: int, drop_bytes: int,
+                     generation: int) -> None:
+        """One meter's counters of this poll (``generation`` changes whenever they restart)."""
         with self.lock:
-            self.drops.update(dpid, meter_id, packets, nbytes)
+            self.drops.update(dpid, meter_id, drop_packets, drop_bytes)
+            self.meter_readings.setdefault(dpid, {})[meter_id] = MeterReading(in_bytes, drop_bytes,
+                                                                                generation)
+
+    def discard_meter_readings(self, dpid: int) -> None:
+        """This poll's meter readings of ``dpid`` are stale (a meter changed meanwhile)."""
+        with self.lock:
+            self.meter_readings.pop(dpid, None)
 
     def switch_connected(self, dpid: int) -> None:
         """A switch (re)connected: it holds nothing of ours once reset, its counters restart."""
@@ -173,6 +182,7 @@ class ControllerState:
             self.installed[dpid] = None
             self.tracker.forget(dpid)
             self.drops.clear(dpid)
+            self.meter_readings.pop(dpid, None)
 
     def switch_gone(self, dpid: int) -> None:
         """A switch disconnected."""
@@ -245,7 +255,8 @@ class ControllerState:
             return {"status": "ok", "switches_connected": len(self.installed),
                     "dpids": [f"{d:#x}" for d in sorted(self.installed)],
                     "directive": self._directive is not None,
-                    "local_time": self.local_now().isoformat(timespec="seconds"),
+                    "local_time": self.local_now().isoformat(timespec="milliseconds"),
+                    "time_scale": self.settings.time_scale,
                     "recent_errors": list(self.errors)[-5:]}
 
     # ---- PUT /directive -----------------------------------------------------------------

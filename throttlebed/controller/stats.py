@@ -1,10 +1,13 @@
 """Turn switch counter readings into measurement rows (``time, region, kbps`` ...). Pure.
 
-Platform throughput comes from the *flow* counters: they survive meter modifications, while
-``OFPMC_MODIFY`` resets a meter's counters (STACK.md pitfall 3). Open vSwitch counts a packet on
-its flow before the meter may drop it, so a flow counter is the *offered* load; what passed is the
-flow's bytes minus its meter band's dropped bytes (accumulated across meter resets).
-``wire_kbps`` is what passed on the wire; ``kbps`` is the same in model units
+Open vSwitch counts a packet on its flow before the meter may drop it, so flow counters give the
+*offered* load. While a meter is in force, what passed it is the meter's input bytes minus its band's
+dropped bytes, both read from the meter (the userspace datapath updates meter counters at once,
+flow counters only when its revalidators next run, so mixing the two is noisy). ``OFPMC_MODIFY``
+resets a meter's counters (STACK.md pitfall 3): each meter reading carries the generation of its
+counters, and an interval that spans a reset (or has no meter) falls back to the flow counters,
+which survive modifications, minus what the meter dropped since it (re)started.
+``wire_kbps`` is what passed, on the wire; ``kbps`` is the same in model units
 (``wire_kbps / rate_scale``), comparable with directive caps; ``offered_wire_kbps`` is before the
 meter.
 """
@@ -81,11 +84,32 @@ def sum_by_cookie(flows: Iterable[tuple[int, int]]) -> dict[int, int]:
     return out
 
 
+@dataclass(frozen=True)
+class MeterReading:
+    """A meter's counters: bytes in, bytes its band dropped, and the generation of the counters."""
+
+    in_bytes: int
+    dropped_bytes: int
+    generation: int
+
+
 @dataclass
 class _Reading:
     bytes_by_cookie: dict[int, int]
-    dropped_by_cookie: dict[int, int]
+    meters: dict[int, MeterReading]
     mono_s: float
+
+
+def interval_bytes(flow_prev: int, flow_cur: int, meter_prev: MeterReading | None,
+                   meter_cur: MeterReading | None) -> tuple[int, int]:
+    """(offered, passed) bytes of one direction over one interval."""
+    if meter_cur is not None and meter_prev is not None and meter_cur.generation == meter_prev.generation:
+        offered = counter_delta(meter_prev.in_bytes, meter_cur.in_bytes)
+        return offered, max(0, offered - counter_delta(meter_prev.dropped_bytes, meter_cur.dropped_bytes))
+    offered = counter_delta(flow_prev, flow_cur)
+    if meter_cur is not None:  # the meter (re)started within the interval: its drops are all in it
+        return offered, max(0, offered - meter_cur.dropped_bytes)
+    return offered, offered
 
 
 class FlowRateTracker:
@@ -101,15 +125,16 @@ class FlowRateTracker:
 
     def update(self, dpid: int, region: str, bytes_by_cookie: Mapping[int, int], mono_s: float,
                local_at: Callable[[float], datetime],
-               dropped_by_cookie: Mapping[int, int] | None = None) -> list[StatsRow]:
+               meters: Mapping[int, MeterReading] | None = None) -> list[StatsRow]:
         """Record a reading taken at monotonic ``mono_s``; rows for the interval since the last one.
 
-        ``bytes_by_cookie``: flow byte counters; ``dropped_by_cookie``: cumulative bytes the meter
-        of those flows dropped. ``local_at`` maps a monotonic reading to emulated local time.
+        ``bytes_by_cookie``: flow byte counters; ``meters``: by flow cookie, the reading of the
+        meter those flows go through (this poll's, or none). ``local_at`` maps a monotonic reading
+        to emulated local time (the rows carry the interval's start).
         """
-        dropped = dict(dropped_by_cookie or {})
+        cur_meters = dict(meters or {})
         prev = self._prev.get(dpid)
-        self._prev[dpid] = _Reading(dict(bytes_by_cookie), dropped, mono_s)
+        self._prev[dpid] = _Reading(dict(bytes_by_cookie), cur_meters, mono_s)
         if prev is None:
             return []
         interval_s = mono_s - prev.mono_s
@@ -121,9 +146,9 @@ class FlowRateTracker:
             if cookie not in COOKIE_MEANING:
                 continue
             traffic, direction = COOKIE_MEANING[cookie]
-            offered = counter_delta(prev.bytes_by_cookie.get(cookie, 0), nbytes)
-            lost = counter_delta(prev.dropped_by_cookie.get(cookie, 0), dropped.get(cookie, 0))
-            wire = kbps_from_bytes(max(0, offered - lost), interval_s)
+            offered, passed = interval_bytes(prev.bytes_by_cookie.get(cookie, 0), nbytes,
+                                             prev.meters.get(cookie), cur_meters.get(cookie))
+            wire = kbps_from_bytes(passed, interval_s)
             rows.append(StatsRow(local_start, region, direction, traffic, wire / self.rate_scale, wire,
                                  SOURCE, kbps_from_bytes(offered, interval_s)))
         return rows
