@@ -120,3 +120,15 @@ def test_drop_counter_clear_on_reconnect():
     d.clear(5)
     assert (5, 1) not in d.totals and d.totals[(6, 1)] == (1, 100)
     assert d.update(5, 1, 2, 200) == (2, 200)
+
+
+def test_other_traffic_direction_with_and_without_uplink_port():
+    both = FlowRateTracker()
+    both.update(1, "KZ-75", {0: 0}, 0.0, local_at)
+    assert [(r.traffic, r.direction) for r in both.update(1, "KZ-75", {0: 10}, 1.0, local_at)] == [
+        ("other", "both")]
+    split = FlowRateTracker(uplink_split=True)
+    split.update(1, "KZ-75", {0: 0, 3: 0}, 0.0, local_at)
+    rows = split.update(1, "KZ-75", {0: 1250, 3: 2500}, 1.0, local_at)
+    assert {(r.traffic, r.direction): r.wire_kbps for r in rows} == {("other", "up"): 10.0,
+                                                                    ("other", "down"): 20.0}

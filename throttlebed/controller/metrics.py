@@ -54,6 +54,10 @@ def metrics_text(plans: Mapping[int, SwitchPlan], latest: Iterable[StatsRow],
     family("throttlebed_platform_wire_kbps", "gauge", "Platform throughput last interval, wire kbit/s.",
            [(_labels(region=r.region, direction=r.direction), r.wire_kbps) for r in rows
             if r.traffic == "platform"])
+    family("throttlebed_platform_offered_wire_kbps", "gauge",
+           "Platform traffic reaching the meter last interval, wire kbit/s.",
+           [(_labels(region=r.region, direction=r.direction), r.offered_wire_kbps) for r in rows
+            if r.traffic == "platform" and r.offered_wire_kbps is not None])
     family("throttlebed_other_kbps", "gauge", "Non-platform throughput last interval, model kbit/s.",
            [(_labels(region=r.region, direction=r.direction), r.kbps) for r in rows
             if r.traffic == "other"])

@@ -107,7 +107,7 @@ class ControllerState:
         self.directive_since = datetime.now().astimezone().isoformat(timespec="seconds")
         self.installed: dict[int, SwitchPlan | None] = {}  # connected dpid -> what it holds
         self.applied_log: deque[dict[str, Any]] = deque(maxlen=500)
-        self.tracker = FlowRateTracker(settings.rate_scale)
+        self.tracker = FlowRateTracker(settings.rate_scale, uplink_split=settings.uplink_port is not None)
         self.drops = DropCounter()
         self.meter_readings: dict[int, dict[int, MeterReading]] = {}  # this poll's, by dpid, meter
         self.latest: dict[tuple[str, str, str], StatsRow] = {}

@@ -24,7 +24,8 @@ COUNTER_MAX = 2**64
 SOURCE = "ovs-flow-counters"
 CSV_COLUMNS = ("time", "region", "direction", "traffic", "kbps", "wire_kbps", "source", "offered_wire_kbps")
 
-# cookie -> (traffic, direction); ``other`` without an uplink port counts both directions.
+# cookie -> (traffic, direction); the default flow counts other traffic of both directions, or of
+# direction ``up`` when an uplink port splits off the ``down`` part (COOKIE_OTHER_DOWN).
 COOKIE_MEANING: dict[int, tuple[str, str]] = {
     COOKIE_PLATFORM["down"]: ("platform", "down"),
     COOKIE_PLATFORM["up"]: ("platform", "up"),
@@ -115,9 +116,12 @@ def interval_bytes(flow_prev: int, flow_cur: int, meter_prev: MeterReading | Non
 class FlowRateTracker:
     """Per switch, the previous counter reading; each new reading gives one row per counter."""
 
-    def __init__(self, rate_scale: float = 1.0):
+    def __init__(self, rate_scale: float = 1.0, uplink_split: bool = False):
         self.rate_scale = rate_scale
         self._prev: dict[int, _Reading] = {}
+        self.meaning = dict(COOKIE_MEANING)
+        if uplink_split:  # the default flow then only sees traffic from the users' side
+            self.meaning[COOKIE_OTHER] = ("other", "up")
 
     def forget(self, dpid: int) -> None:
         """Drop the switch's reading (it disconnected; its counters will restart)."""
@@ -143,9 +147,9 @@ class FlowRateTracker:
         local_start = local_at(prev.mono_s)
         rows = []
         for cookie, nbytes in sorted(bytes_by_cookie.items()):
-            if cookie not in COOKIE_MEANING:
+            if cookie not in self.meaning:
                 continue
-            traffic, direction = COOKIE_MEANING[cookie]
+            traffic, direction = self.meaning[cookie]
             offered, passed = interval_bytes(prev.bytes_by_cookie.get(cookie, 0), nbytes,
                                              prev.meters.get(cookie), cur_meters.get(cookie))
             wire = kbps_from_bytes(passed, interval_s)
