@@ -232,14 +232,22 @@ def _publish(tmp: Path, out: Path) -> None:
     shutil.rmtree(tmp, ignore_errors=True)
 
 
-def write_outputs(r: RunResult, out: Path, *, wall_s: float | None = None,
-                  step: Step = _quiet_step) -> dict[str, Path]:
-    """Write every output of a run into ``out``; nothing appears there unless all of it was written."""
+def _partial_dir(out: Path) -> Path:
+    """A fresh temporary directory beside ``out`` (same file system, so it can be renamed)."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    return Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
+
+
+def write_outputs(r: RunResult, out: Path, *, wall_s: float | None = None, step: Step = _quiet_step,
+                  tmp: Path | None = None) -> dict[str, Path]:
+    """Write every output of a run into ``out``; nothing appears there unless all of it was written.
+
+    ``tmp``: the partial directory to complete and publish (it may already hold backend work files).
+    """
     from throttlebed.experiments.report import render_report
 
     out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
+    tmp = tmp or _partial_dir(out)
     try:
         step("writing outputs and the report")
         atomic_write_text(tmp / "directive.yaml", directive_to_yaml(r.final.directive))
@@ -277,8 +285,14 @@ def run(scenario: Scenario, out: Path, *, backend: str | None = None, seed: int 
         step: Step = _quiet_step, quiet: bool = True) -> tuple[RunResult, dict[str, Path]]:
     """Execute a scenario and write its outputs into ``out``."""
     t0 = time.perf_counter()
-    result = execute(scenario, backend, seed=seed, step=step, quiet=quiet)
-    paths = write_outputs(result, out, wall_s=time.perf_counter() - t0, step=step)
+    out = Path(out)
+    tmp = _partial_dir(out)
+    try:  # the backend's own files (emulation logs, counters) land in DIR/work/
+        result = execute(scenario, backend, seed=seed, work_dir=tmp / "work", step=step, quiet=quiet)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    paths = write_outputs(result, out, wall_s=time.perf_counter() - t0, step=step, tmp=tmp)
     return result, paths
 
 
