@@ -54,3 +54,13 @@ def assert_nothing_left(tb: RunningTestbed) -> None:
     assert left == {"bridges": [], "interfaces": [], "processes": []}, left
     assert tb.ctl.proc.poll() is not None, "controller still running"
     assert all(p.poll() is not None for p in tb.net.procs), "an agent is still running"
+
+
+def assert_run_left_nothing(work_dir: Path, graph) -> None:
+    """After ``run_emulation`` in ``work_dir``: none of its names or processes remain."""
+    from throttlebed.topology.mininet_net import processes_with
+
+    tag = json.loads((work_dir / "emulation.json").read_text())["tag"]
+    left = leftovers(graph, tag)
+    assert left == {"bridges": [], "interfaces": [], "processes": []}, left
+    assert processes_with(str(work_dir)) == [], "a controller or agent of the run is still running"
