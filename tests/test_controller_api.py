@@ -62,6 +62,8 @@ def test_put_needs_the_right_token_and_nothing_changes_otherwise(api, tmp_path):
     assert status == 400
     assert json.loads(text)["error"] == "request body: rows[0]: cap_kbps 50000 is above peak_kbps 40000"
     assert _request(base, "PUT", "/directive", ["x"], token=TOKEN)[0] == 400
+    status, text = _request(base, "PUT", "/directive", dict(DATA, platform_prefixes=[]), token=TOKEN)
+    assert status == 400 and "platform_prefixes" in json.loads(text)["error"]
     assert st.directive.digest() == before
     status, text = _request(base, "PUT", "/directive", new, token=TOKEN)
     assert status == 200

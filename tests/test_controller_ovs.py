@@ -197,8 +197,10 @@ def test_api_changes_meters_only_with_token_and_valid_directive(ovs, workdir):
 
 def test_bad_options_exit_2_with_one_line(ovs, workdir):
     (workdir / "bad.json").write_text(json.dumps(dict(DIRECTIVE, stage=40)))
+    (workdir / "noprefix.json").write_text(json.dumps(dict(DIRECTIVE, platform_prefixes=[])))
     for args, needle in (
         (["--directive", str(workdir / "bad.json")], "stage"),
+        (["--directive", str(workdir / "noprefix.json")], "noprefix.json: platform_prefixes"),
         (["--region-map", str(workdir / "nope.json")], "nope.json"),
         (["--api", "localhost"], "--api"),
         (["--clock-start", "25:99"], "--clock-start"),

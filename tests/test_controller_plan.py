@@ -163,3 +163,12 @@ def test_plan_to_data_states_rates():
     assert data["meters"][0] == {"meter_id": 1, "direction": "down", "rate_kbps": 2000, "burst_kbits": 2000,
                                  "band": "drop", "flags": ["KBPS", "BURST", "STATS"]}
     assert "meter:1,NORMAL" in {f["ofctl"].split(" actions=")[1] for f in data["flows"]}
+
+
+def test_directive_without_prefixes_is_not_enforceable():
+    from throttlebed.controller.plan import check_enforceable
+    from throttlebed.errors import InputError
+
+    assert check_enforceable(_directive()) is not None
+    with pytest.raises(InputError, match="d.yaml: platform_prefixes: the directive names no"):
+        check_enforceable(_directive(prefixes=()), source="d.yaml")

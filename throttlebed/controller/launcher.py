@@ -21,6 +21,7 @@ from pathlib import Path
 from throttlebed.controller.api import parse_listen, serve_api
 from throttlebed.controller.audit import AuditLog, audit_record
 from throttlebed.controller.clock import EmulatedClock, kz_now, parse_clock_start
+from throttlebed.controller.plan import check_enforceable
 from throttlebed.controller.region_map import load_region_map
 from throttlebed.controller.state import ControllerState, Settings, StatsSink
 from throttlebed.directive.schema import load_directive
@@ -95,7 +96,9 @@ def build_state(opts: LaunchOptions, mono_s: float | None = None) -> ControllerS
             prefixes.append(IPv4Network(text, strict=False))
         except ValueError:
             raise InputError(f"{text!r} is not an IPv4 prefix", where="--platform-prefix") from None
-    directive = load_directive(opts.directive) if opts.directive else None
+    directive = None
+    if opts.directive:
+        directive = check_enforceable(load_directive(opts.directive), source=str(opts.directive))
     token = _read_token(opts.token_file) if opts.token_file else None
     region_map = load_region_map(opts.region_map)
     start_local = parse_clock_start(opts.clock_start) if opts.clock_start else kz_now()

@@ -18,6 +18,7 @@ from datetime import datetime
 from ipaddress import IPv4Network
 
 from throttlebed.directive.schema import Directive
+from throttlebed.errors import InputError
 
 DIRECTIONS = ("down", "up")
 METER_IDS = {"down": 1, "up": 2}
@@ -105,6 +106,14 @@ class SwitchPlan:
 
 def _meter_direction(meter_id: int) -> str | None:
     return next((d for d, i in METER_IDS.items() if i == meter_id), None)
+
+
+def check_enforceable(directive: Directive, source: str | None = None) -> Directive:
+    """A directive the switches can enforce: it must name the platform's address prefixes."""
+    if not directive.platform_prefixes:
+        raise InputError("the directive names no platform_prefixes: there is no traffic to match",
+                         source=source, where="platform_prefixes")
+    return directive
 
 
 def wire_rate_kbps(cap_kbps: int, rate_scale: float) -> int:

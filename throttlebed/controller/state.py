@@ -27,6 +27,7 @@ from throttlebed.controller.plan import (
     METER_IDS,
     PlanDiff,
     SwitchPlan,
+    check_enforceable,
     switch_plan,
 )
 from throttlebed.controller.region_map import RegionMap
@@ -275,7 +276,7 @@ class ControllerState:
         except (UnicodeDecodeError, json.JSONDecodeError) as e:
             return ApiReply(400, {"error": f"request body: not valid JSON: {e}"})
         try:
-            new = directive_from_data(data, source="request body")
+            new = check_enforceable(directive_from_data(data, source="request body"), "request body")
         except InputError as e:
             return ApiReply(400, {"error": str(e)})
         with self.lock:
