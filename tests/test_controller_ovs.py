@@ -112,6 +112,30 @@ def test_period_change_on_compressed_clock(ovs, workdir):
             assert ctl.stop() == 0
 
 
+def test_wrapping_period_ends_meters_go_flows_stay(ovs, workdir):
+    ofp_port = free_port()
+    with bridges([region_dpid("KZ-10")], ofp_port) as br:
+        # KZ-10 is capped 22:00-02:00; 10 emulated s per real s: 01:59 -> 02:00 takes 6 s
+        ctl = Controller(workdir, ofp_port, "--directive", str(workdir / "d.json"),
+                         "--clock-start", "2026-03-01T01:59:00", "--time-scale", "10", "--rate-scale", "0.1")
+        try:
+            ctl.wait_connected(1)
+            b = br[0x1010]
+            assert dump_meters(b) == {1: (400, 400), 2: (400, 400)}
+            wait_until(lambda: dump_meters(b) == {}, 12, "meters removed at 02:00")
+            # the platform flows survive, unmetered (OVS would delete flows still using a deleted meter)
+            assert dump_flows(b) == [
+                "cookie=0x0,priority=0 actions=NORMAL",
+                "cookie=0x1,priority=100,ip,nw_src=203.0.113.0/24 actions=NORMAL",
+                "cookie=0x2,priority=100,ip,nw_dst=203.0.113.0/24 actions=NORMAL",
+            ]
+            change = http(ctl.base, "GET", "/plan")[1]["applied"][-1]
+            assert change["time"].startswith("2026-03-01T02:00") and change["period"] is None
+            assert change["changes"] == "meters +0 ~0 -2, flows +0 ~2 -0"
+        finally:
+            assert ctl.stop() == 0
+
+
 def _add_stale(br: str) -> None:
     sh("ovs-ofctl", "-O", "OpenFlow13", "add-meter", br, "meter=7,kbps,band=type=drop,rate=777")
     sh("ovs-ofctl", "-O", "OpenFlow13", "add-flow", br, "priority=5,udp,actions=meter:7,NORMAL")
