@@ -121,7 +121,9 @@ def run(opts: LaunchOptions) -> int:
     """Run until SIGTERM/SIGINT; 0 on a clean stop. Bad options raise InputError before anything runs."""
     logging.basicConfig(level=getattr(logging, opts.log_level.upper(), logging.INFO),
                         format="%(asctime)s %(name)s %(levelname)s %(message)s", stream=sys.stderr)
-    os.environ.setdefault("OSKEN_HUB_TYPE", "native")
+    # os-ken 4.x runs its hub on native threads by default; the API server, the locks and the
+    # barrier waits rely on that, so an inherited OSKEN_HUB_TYPE=eventlet must not switch it.
+    os.environ["OSKEN_HUB_TYPE"] = "native"
     state = build_state(opts)
     host, port = parse_listen(opts.api)
     _check_port_free("0.0.0.0", opts.ofp_port, "--ofp-port")
