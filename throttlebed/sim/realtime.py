@@ -291,9 +291,10 @@ def replay(en: Any, sessions: pd.DataFrame, cfg: ReplayConfig, day: date, work_d
                 raise RuntimeError(f"traffic agent on {h} wrote no result (exit {p.returncode}): {err}")
         results = {h: json.loads(outs[h].read_text()) for h in users}
     finally:
-        from throttlebed.topology.mininet_net import terminate_all
+        from throttlebed.topology.mininet_net import signals_deferred, terminate_all
 
-        terminate_all(started)
+        with signals_deferred():
+            terminate_all(started)
     counts = {k: sum(int(r.get(k, 0)) for r in results.values())
               for k in ("completed", "dropped", "failed", "cut")}
     counts["started"] = sum(int(r.get("sessions", 0)) for r in results.values())

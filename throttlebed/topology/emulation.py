@@ -21,6 +21,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from collections.abc import Iterator, Sequence
@@ -41,7 +42,13 @@ from throttlebed.sim.realtime import ReplayConfig, replay
 from throttlebed.topology import ovs_service
 from throttlebed.topology.addressing import DEFAULT_PLATFORM_PREFIX, AddressPlan
 from throttlebed.topology.graph import TopologyOptions, build_graph, switches
-from throttlebed.topology.mininet_net import EmulatedNetwork, NetworkError, running_network, wait_connected
+from throttlebed.topology.mininet_net import (
+    EmulatedNetwork,
+    NetworkError,
+    running_network,
+    signals_deferred,
+    wait_connected,
+)
 
 CONTROLLER = [sys.executable, "-m", "throttlebed.controller.launcher"]
 UPLINK_PORT = 1  # the regional switch's first link is the one to the core (graph.links order)
@@ -125,7 +132,8 @@ def running_controller(work_dir: Path, *, directive_file: Path | None, time_scal
         _wait_api(handle, timeout_s=30.0)
         yield handle
     finally:
-        stop_process(proc)
+        with signals_deferred():
+            stop_process(proc)
 
 
 def _wait_api(c: ControllerHandle, timeout_s: float) -> None:
@@ -207,6 +215,23 @@ def controller_measurements(stats_csv: Path, *, day: date, start_s: float, end_s
     agg["time"] = midnight + pd.to_timedelta(start_s + agg["bin"] * sampling_interval_s, unit="s")
     agg["source"] = CONTROLLER_SOURCE
     return agg[cols].sort_values(["time", "region", "direction", "traffic"]).reset_index(drop=True)
+
+
+@contextlib.contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    """While running, SIGTERM raises KeyboardInterrupt (main thread only), so cleanup runs."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def _raise(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    old = signal.signal(signal.SIGTERM, _raise)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, old)
 
 
 # ---- the entry point -----------------------------------------------------------------------
@@ -297,10 +322,16 @@ def run_emulation(regions: Sequence[str], sessions: pd.DataFrame, directive: Dir
                             "baseline": directive is None,
                             "max_concurrent_per_host": cfg.max_concurrent_per_host}
     _log(quiet, f"controller: clock {clock_start.isoformat()} x{time_scale:g}, rate scale {rate_scale:g}")
-    with running_testbed(g, work_dir, directive=directive, time_scale=time_scale, clock_start=clock_start,
-                 rate_scale=rate_scale, burst_s=burst_s, poll_interval_s=poll_real_s, quiet=quiet) as tb:
-        info["tag"] = tb.tag
+    tag = run_tag()
+    info["tag"] = tag
+    info_file = work_dir / "emulation.json"
+    atomic_write_text(info_file, json.dumps({**info, "state": "starting"}, indent=2, default=str))
+    with _sigterm_as_interrupt(), \
+            running_testbed(g, work_dir, directive=directive, time_scale=time_scale, clock_start=clock_start,
+                            rate_scale=rate_scale, burst_s=burst_s, poll_interval_s=poll_real_s, tag=tag,
+                            quiet=quiet) as tb:
         info["setup_s"] = round(time.monotonic() - t_begin, 3)
+        atomic_write_text(info_file, json.dumps({**info, "state": "running"}, indent=2, default=str))
         epoch = tb.wall_time_of(start_local)
         if epoch < time.time() + 0.5:  # set-up outran the clock lead: skip whole intervals
             late_s = time.time() + 0.5 - epoch
@@ -324,6 +355,6 @@ def run_emulation(regions: Sequence[str], sessions: pd.DataFrame, directive: Dir
                                      poll_emulated_s=poll_real_s * time_scale)
     df = pd.concat([ctl_df, result.measurements], ignore_index=True)
     df = validate_measurements(df, source="emulation")
-    atomic_write_text(work_dir / "emulation.json", json.dumps(info, indent=2, default=str))
+    atomic_write_text(info_file, json.dumps({**info, "state": "done"}, indent=2, default=str))
     _log(quiet, f"done in {info['total_s']:.1f} s")
     return df

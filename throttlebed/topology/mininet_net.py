@@ -10,6 +10,7 @@ and exactly its own processes (by pid), bridges and veths (by name) are removed.
 
 from __future__ import annotations
 
+import codecs
 import contextlib
 import os
 import re
@@ -263,19 +264,20 @@ def _remove_own(g: nx.Graph, tag: str) -> None:
 
 
 @contextlib.contextmanager
-def _sigint_deferred() -> Iterator[None]:
-    """Hold Ctrl-C while cleaning up (main thread only), then deliver it."""
+def signals_deferred() -> Iterator[None]:
+    """Hold Ctrl-C and SIGTERM while cleaning up (main thread only), then raise KeyboardInterrupt."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
     got: list[int] = []
-    old = signal.signal(signal.SIGINT, lambda s, f: got.append(s))
+    old = {s: signal.signal(s, lambda n, f: got.append(n)) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
         yield
     finally:
-        signal.signal(signal.SIGINT, old)
+        for s, h in old.items():
+            signal.signal(s, h)
         if got:
-            raise KeyboardInterrupt
+            raise KeyboardInterrupt(f"signal {got[0]} during cleanup")
 
 
 def _set_log_level(quiet: bool) -> None:
@@ -304,7 +306,8 @@ def running_network(g: nx.Graph, *, controller_port: int, controller_ip: str = "
     try:
         controller = mn.node.RemoteController(f"{tag}ctl", ip=controller_ip, port=controller_port)
         switch_cls = _ovs_switch_class(mn)
-        net = mn.net.Mininet(topo=make_topo(g, tag), switch=switch_cls, controller=controller,
+        net = mn.net.Mininet(topo=make_topo(g, tag), switch=switch_cls, host=_host_class(mn),
+                             controller=controller,
                              link=mn.link.Link, autoSetMacs=False, build=False, waitConnected=False)
         en = EmulatedNetwork(net=net, graph=g, tag=tag)
         net.build()
@@ -317,7 +320,7 @@ def running_network(g: nx.Graph, *, controller_port: int, controller_ip: str = "
             wait_connected(en.bridges(), wait_s)
         yield en
     finally:
-        with _sigint_deferred():
+        with signals_deferred():
             if en is not None:
                 en.stop_processes()
             if net is not None:
@@ -336,7 +339,27 @@ def _ovs_switch_class(mn: Any) -> Any:
             params.setdefault("failMode", "secure")
             super().__init__(name, **params)
 
+        def startShell(self, *args: Any, **kwargs: Any) -> None:  # noqa: N802 - Mininet's name
+            self.decoder = _tolerant_decoder()
+            super().startShell(*args, **kwargs)
+
     return UserOVSSwitch
+
+
+def _tolerant_decoder() -> Any:
+    """A UTF-8 decoder that replaces stray bytes (Mininet's own one raises on them)."""
+    return codecs.getincrementaldecoder("utf-8")(errors="replace")
+
+
+def _host_class(mn: Any) -> Any:
+    """Mininet's Host, reading its shell with a tolerant decoder."""
+
+    class TolerantHost(mn.node.Host):
+        def startShell(self, *args: Any, **kwargs: Any) -> None:  # noqa: N802 - Mininet's name
+            self.decoder = _tolerant_decoder()
+            super().startShell(*args, **kwargs)
+
+    return TolerantHost
 
 
 def add_normal_flows(en: EmulatedNetwork) -> None:
