@@ -199,3 +199,29 @@ def test_isolated_burst_may_be_reduced_more_but_not_less():
     # sustained demand (the afternoon) must sit at the target: over-reduction there fails
     assert not cells.loc["12:00-24:00", "transient_demand"]
     assert cells.loc["12:00-24:00", "demand_run_samples"] == 60
+
+
+def test_burst_allowance_widens_the_limit():
+    base = _table(np.full(60, 1000.0), np.full(60, 2000.0))
+    am = np.full(60, 500.0)
+    am[20] = 560.0  # 12% over the cap: a full bucket of 1 s at x80 in a 10-minute interval (13.3%)
+    enf = _table(am, np.full(60, 1000.0))
+    assert not _cells(base, enf).loc["00:00-12:00", "held"]
+    cells = _cells(base, enf, tol=Tolerances(over_cap=0.0, burst_allowance=80 / 600))
+    assert cells.loc["00:00-12:00", "held"]
+    assert cells.loc["00:00-12:00", "limit_kbps"] == pytest.approx(500 * (1 + 80 / 600))
+
+
+def test_boundary_guard_covers_the_end_of_a_period_too():
+    d = _directive(rows=[
+        {"region": "KZ-75", "period": "00:00-01:00", "peak_kbps": 1000.0, "cap_kbps": 500},
+        {"region": "KZ-75", "period": "01:00-24:00", "peak_kbps": 1000.0, "cap_kbps": 500},
+    ])
+    base = _table(np.full(60, 1000.0), np.empty(0))
+    am = np.full(60, 500.0)
+    am[59] = 800.0  # 00:59, the last minute before the switch at 01:00
+    tol = Tolerances(boundary_guard_s=60)
+    cells = cell_verdicts(base, _table(am, np.empty(0)), d, tol).set_index("period")
+    c = cells.loc["00:00-01:00"]
+    assert c["held"] and c["samples_guarded"] == 2 and c["measured_max_kbps"] == 500.0
+    assert not cell_verdicts(base, _table(am, np.empty(0)), d, Tolerances()).iloc[0]["held"]

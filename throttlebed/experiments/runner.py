@@ -58,6 +58,7 @@ class RunResult:
     seed: int
     time_scale: float
     rate_scale: float
+    burst_allowance: float
     source: str | None
     baseline: pd.DataFrame
     peaks: PeakResult
@@ -79,6 +80,16 @@ def _quiet_step(_: str) -> None:
     return None
 
 
+def burst_allowance(scenario: Scenario, backend: Backend) -> float:
+    """What a full meter bucket adds to one sampling interval, as a fraction of the cap.
+
+    The bucket holds ``burst_s`` of the cap's rate in the switch's own time; one sampling interval
+    lasts ``sampling_interval_s / time_scale`` of that time.
+    """
+    b = scenario.backend
+    return b.burst_s * backend.time_scale(scenario) / b.sampling_interval_s
+
+
 def _platform_samples(df: pd.DataFrame, source: str | None) -> pd.DataFrame:
     if source is not None and "source" in df.columns:
         if not (df["source"] == source).any():
@@ -93,7 +104,7 @@ def execute(scenario: Scenario, backend: Backend | str | None = None, *, seed: i
     be = get_backend(backend or scenario.backend.default) if not hasattr(backend, "run") else backend
     seed = scenario.seed if seed is None else seed
     source = scenario.backend.measurement_source or be.primary_source
-    tol = scenario.tolerance.to_tolerances()
+    tol = scenario.tolerance.to_tolerances(burst_allowance(scenario, be))
     timings: dict[str, float] = {}
     own_tmp = work_dir is None
     work = Path(tempfile.mkdtemp(prefix="throttlebed-run-")) if own_tmp else work_dir
@@ -128,8 +139,8 @@ def execute(scenario: Scenario, backend: Backend | str | None = None, *, seed: i
     finally:
         if own_tmp:
             shutil.rmtree(work, ignore_errors=True)
-    return RunResult(scenario, be.name, seed, be.time_scale(scenario), be.rate_scale(scenario), source,
-                     baseline, peaks, stages, timings)
+    return RunResult(scenario, be.name, seed, be.time_scale(scenario), be.rate_scale(scenario),
+                     tol.burst_allowance, source, baseline, peaks, stages, timings)
 
 
 # ---- the documents of a run ------------------------------------------------------------------
@@ -165,19 +176,22 @@ def verdict_document(r: RunResult, wall_s: float | None = None) -> dict[str, Any
         "measurement_source": r.source,
         "sampling_interval_s": sc.backend.sampling_interval_s,
         "window_s": [sc.backend.start_s, sc.backend.end_s],
-        "tolerance": sc.tolerance.model_dump(),
+        "tolerance": {**sc.tolerance.model_dump(), "burst_allowance": r.burst_allowance},
         "peak_method": r.peaks.method.model_dump(mode="json"),
         "directive_digest": r.final.directive.digest(),
         "timings_s": {k: round(v, 3) for k, v in r.timings_s.items()},
         "definitions": {
-            "held": "no enforced sample above cap_kbps x (1 + tolerance.over_cap)",
+            "held": "no judged enforced sample above limit_kbps = cap_kbps x (1 + tolerance.over_cap + "
+                    "tolerance.burst_allowance); burst_allowance = burst_s x time_scale / "
+                    "sampling_interval_s; samples within boundary_guard_s of a period's start or end "
+                    "are not judged",
             "reduction_achieved": "1 - measured_max_kbps / peak_kbps",
             "pass": "held and (demand_below_cap, or transient_demand and reduction_achieved >= "
                     "reduction_target - tolerance.reduction_pp / 100, or |reduction_achieved - "
                     "reduction_target| <= tolerance.reduction_pp / 100); false when the cell has no "
                     "enforced samples",
-            "demand_below_cap": "no baseline sample in the cell is above cap x (1 + over_cap)",
-            "transient_demand": "baseline samples above cap x (1 + over_cap) come in runs shorter than "
+            "demand_below_cap": "no baseline sample in the cell is above limit_kbps",
+            "transient_demand": "baseline samples above limit_kbps come in runs shorter than "
                                 "tolerance.sustained_samples: a rate cap spreads such bursts, so more "
                                 "reduction than the target is expected there",
             "ks": "two-sample Kolmogorov-Smirnov test, baseline vs enforced samples of the cell",

@@ -4,15 +4,20 @@ Pure functions of measurement tables and a directive; no files, no clocks, no ba
 
 A *cell* is one (region, period) row of the directive. Samples are assigned to a cell by the local
 minute of day at which their sampling interval starts. For each cell, with ``tol`` the over-cap
-tolerance (a fraction of the cap) and ``tol_pp`` the reduction tolerance (percentage points):
+tolerance (a fraction of the cap), ``burst`` the burst allowance and ``tol_pp`` the reduction
+tolerance (percentage points), the *limit* is ``cap x (1 + tol + burst)``:
 
+- ``burst`` = meter burst / sampling interval (both in the time of the switch: for an emulation
+  compressed ``time_scale`` times, ``burst_s x time_scale / sampling_interval_s``): a token bucket
+  that starts full legitimately passes ``cap x T + cap x burst_s`` in any interval ``T``;
+- guarded samples: those starting less than ``boundary_guard_s`` after the period starts or at most
+  ``boundary_guard_s`` before it ends (the switch-over instants) are not judged; ``samples_guarded``;
 - ``demand_max_kbps``: highest *baseline* platform sample (the unrestricted demand);
-- ``measured_max_kbps``: highest *enforced* platform sample;
+- ``measured_max_kbps``: highest judged *enforced* platform sample;
 - ``reduction_target`` = stage / 100; ``reduction_achieved`` = 1 - measured_max / peak;
-- ``held``: no enforced sample above ``cap x (1 + tol)`` (samples starting within
-  ``boundary_guard_s`` after the period starts are not judged: the switch-over instant);
-- ``demand_run_samples``: the longest run of consecutive baseline samples above ``cap x (1 + tol)``;
-- ``demand_below_cap``: no baseline sample above ``cap x (1 + tol)``: the demand never needed
+- ``held``: no judged enforced sample above the limit;
+- ``demand_run_samples``: the longest run of consecutive baseline samples above the limit;
+- ``demand_below_cap``: no baseline sample above the limit: the demand never needed
   restricting, so no reduction can be achieved and the cell is judged on ``held`` only;
 - ``transient_demand``: the demand exceeded the cap only in isolated samples (runs shorter than
   ``sustained_samples``). A cap on the *rate* spreads such a burst over the following intervals,
@@ -48,7 +53,8 @@ from throttlebed.directive.periods import MINUTES_PER_DAY
 from throttlebed.directive.schema import Directive
 
 CELL_COLUMNS = (
-    "stage", "region", "period", "peak_kbps", "cap_kbps", "samples", "demand_max_kbps",
+    "stage", "region", "period", "peak_kbps", "cap_kbps", "limit_kbps", "samples", "samples_guarded",
+    "demand_max_kbps",
     "measured_max_kbps", "measured_mean_kbps", "baseline_mean_kbps", "reduction_target",
     "reduction_achieved", "overshoot", "samples_over_cap", "held", "demand_below_cap",
     "no_samples", "demand_run_samples", "transient_demand", "pass", "ks_statistic", "ks_pvalue",
@@ -64,7 +70,8 @@ class Tolerances:
     reduction_pp: float = 2.0  # allowed |achieved - target| reduction, percentage points
     collateral: float = 0.05  # allowed relative drop of the mean of non-platform traffic
     alpha: float = 0.05  # significance level of the differentiation test
-    boundary_guard_s: float = 0.0  # seconds after a period starts not judged for `held`
+    boundary_guard_s: float = 0.0  # seconds around a period's start and end not judged
+    burst_allowance: float = 0.0  # fraction of the cap a full meter bucket adds to one interval
     sustained_samples: int = 2  # consecutive samples above the cap that make the demand sustained
 
 
@@ -79,13 +86,14 @@ def select(df: pd.DataFrame, *, traffic: str | None = "platform", direction: str
 
 
 def assign_cells(df: pd.DataFrame, directive: Directive) -> pd.DataFrame:
-    """Add ``period`` (the directive row's period string, or None) and ``second_in_period``."""
+    """Add ``period`` (the directive row's period, or None), ``second_in_period``, ``seconds_to_end``."""
     out = df.copy()
     t = pd.to_datetime(out["time"])
     second = (t.dt.hour * 3600 + t.dt.minute * 60 + t.dt.second).to_numpy()
     minute = second // 60
     periods = np.full(len(out), None, dtype=object)
     into = np.zeros(len(out), dtype=float)
+    left = np.zeros(len(out), dtype=float)
     regions = out["region"].to_numpy()
     for region in directive.regions():
         idx = np.flatnonzero(regions == region)
@@ -95,10 +103,13 @@ def assign_cells(df: pd.DataFrame, directive: Directive) -> pd.DataFrame:
         p_idx = pset.minute_lookup[minute[idx]]
         names = np.array([str(p) for p in pset] + [None], dtype=object)
         starts = np.array([p.start_min * 60 for p in pset] + [0])
+        lengths = np.array([p.duration_min * 60 for p in pset] + [0])
         periods[idx] = names[p_idx]  # -1 picks the trailing None
         into[idx] = (second[idx] - starts[p_idx]) % (MINUTES_PER_DAY * 60)
+        left[idx] = lengths[p_idx] - into[idx]
     out["period"] = periods
     out["second_in_period"] = into
+    out["seconds_to_end"] = left
     return out
 
 
@@ -142,10 +153,14 @@ def cell_verdicts(baseline: pd.DataFrame, enforced: pd.DataFrame, directive: Dir
         b = base_groups.get(key, np.empty(0))
         g = enf_groups.get(key)
         e = g["kbps"].to_numpy(float) if g is not None else np.empty(0)
-        judged = e if g is None else g.loc[g["second_in_period"] >= tol.boundary_guard_s, "kbps"].to_numpy()
-        limit = r.cap_kbps * (1.0 + tol.over_cap)
+        judged = e
+        if g is not None:
+            keep = ((g["second_in_period"] >= tol.boundary_guard_s)
+                    & (g["seconds_to_end"] > tol.boundary_guard_s)).to_numpy()
+            judged = e[keep] if keep.any() else e  # a cell all guard: judge every sample
+        limit = r.cap_kbps * (1.0 + tol.over_cap + tol.burst_allowance)
         no_samples = len(e) == 0
-        measured_max = float(e.max()) if len(e) else None
+        measured_max = float(judged.max()) if len(judged) else None
         demand_max = float(b.max()) if len(b) else None
         achieved = None
         if measured_max is not None and r.peak_kbps > 0:
@@ -170,7 +185,9 @@ def cell_verdicts(baseline: pd.DataFrame, enforced: pd.DataFrame, directive: Dir
             "period": r.period,
             "peak_kbps": float(r.peak_kbps),
             "cap_kbps": int(r.cap_kbps),
+            "limit_kbps": float(limit),
             "samples": int(len(e)),
+            "samples_guarded": int(len(e) - len(judged)),
             "demand_max_kbps": demand_max,
             "measured_max_kbps": measured_max,
             "measured_mean_kbps": float(e.mean()) if len(e) else None,
