@@ -21,7 +21,7 @@ def test_ci_emulated_mininet_verdict_agrees_with_sim(ovs, tmp_path, artifacts_di
     assert res.code == 0, res.err
     assert run_cli("run", SCENARIO, "--backend", "sim", "--out", sim, "--quiet").code == 0
     v = json.loads((mn / "verdict.json").read_text())
-    assert v["backend"] == "mininet" and v["time_scale"] == 240 and v["measurement_source"]
+    assert v["backend"] == "mininet" and v["time_scale"] == 80 and v["measurement_source"]
     assert (mn / "work" / "baseline" / "emulation.json").is_file()
     res = run_cli("compare", sim, mn, "--json")
     assert res.code == 0
