@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -31,3 +36,40 @@ def test_ci_emulated_mininet_verdict_agrees_with_sim(ovs, tmp_path, artifacts_di
     for c in cmp["cells"]:
         assert c["held_b"], c
         assert abs(c["diff_pp"]) <= 5.0, c
+
+
+@pytest.mark.emulation
+def test_ctrl_c_during_a_mininet_run_exits_130_and_leaves_nothing(ovs, tmp_path):
+    from throttlebed.topology.graph import TopologyOptions, build_graph
+    from throttlebed.topology.mininet_net import leftovers, processes_with
+
+    out = tmp_path / "o"
+    exe = Path(sys.executable).parent / "throttlebed"
+    proc = subprocess.Popen([str(exe), "run", str(SCENARIO), "--backend", "mininet", "--out", str(out),
+                             "--quiet"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        t0 = time.monotonic()
+        state = None
+        while state is None:
+            assert proc.poll() is None, proc.stderr.read()[-2000:]
+            assert time.monotonic() - t0 < 90, "the emulation did not start"
+            for info in tmp_path.glob(".o.partial-*/work/baseline/emulation.json"):
+                with contextlib.suppress(ValueError):
+                    doc = json.loads(info.read_text())
+                    if doc.get("state") == "running":
+                        state = (doc["tag"], info.parent.parent.parent)
+            time.sleep(0.2)
+        time.sleep(2.0)  # traffic is flowing
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=90)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    tag, partial = state
+    assert proc.returncode == 130, proc.stderr.read()[-2000:]
+    assert not out.exists() and not partial.exists()
+    assert list(tmp_path.iterdir()) == []
+    graph = build_graph(["KZ-75", "KZ-71", "KZ-61"], TopologyOptions(hosts_per_region=4))
+    assert leftovers(graph, tag) == {"bridges": [], "interfaces": [], "processes": []}
+    assert processes_with(str(partial)) == []
