@@ -41,6 +41,16 @@ def _hours(df: pd.DataFrame, day: pd.Timestamp) -> np.ndarray:
     return ((pd.to_datetime(df["time"]) - day).dt.total_seconds() / 3600.0).to_numpy()
 
 
+def _interval_means(ax, df: pd.DataFrame, day: pd.Timestamp, interval_s: float, **style) -> None:
+    """Each sample as the mean it is: a flat step over its sampling interval."""
+    x = _hours(df, day)
+    y = df["kbps"].to_numpy(float) / 1000.0
+    if len(x):
+        x = np.append(x, x[-1] + interval_s / 3600.0)
+        y = np.append(y, y[-1])
+    ax.step(x, y, where="post", **style)
+
+
 def region_plot(r: RunResult, region: str) -> bytes:
     """PNG: one region's platform downstream throughput, baseline and enforced, and the caps."""
     day = pd.Timestamp(r.scenario.day)
@@ -49,13 +59,14 @@ def region_plot(r: RunResult, region: str) -> bytes:
     ax = fig.subplots()
     base = select(r.baseline, direction=direction, source=r.source)
     base = base.loc[base["region"] == region].sort_values("time")
-    ax.plot(_hours(base, day), base["kbps"] / 1000.0, color="#888888", lw=0.8, label="baseline")
+    interval_s = r.scenario.backend.sampling_interval_s
+    _interval_means(ax, base, day, interval_s, color="#888888", lw=0.8, label="baseline")
     minutes = np.arange(MINUTES_PER_DAY + 1)
     for s in r.stages:
         colour = STAGE_COLOURS.get(s.stage, "#2ca02c")
         enf = select(s.enforced, direction=direction, source=r.source)
         enf = enf.loc[enf["region"] == region].sort_values("time")
-        ax.plot(_hours(enf, day), enf["kbps"] / 1000.0, color=colour, lw=0.8, label=f"enforced {s.stage}%")
+        _interval_means(ax, enf, day, interval_s, color=colour, lw=0.8, label=f"enforced {s.stage}%")
         caps = [s.directive.cap_at(region, int(m) % MINUTES_PER_DAY) for m in minutes]
         cap_mbps = np.array([np.nan if c is None else c / 1000.0 for c in caps])
         ax.step(minutes / 60.0, cap_mbps, where="post", color=colour, lw=1.2, ls="--",
