@@ -40,9 +40,9 @@ def _scenario_file(tmp: Path, base: str, **overrides) -> Path:
 
 @pytest.fixture(scope="module")
 def national(tmp_path_factory) -> tuple[Path, str]:
-    """national-day.yaml, all 20 regions, at a fifth of its users, run through the CLI."""
+    """national-day.yaml, all 20 regions, at half of its users, run through the CLI."""
     tmp = tmp_path_factory.mktemp("national")
-    path = _scenario_file(tmp, "national-day.yaml", **{"load.users_scale": 0.02})
+    path = _scenario_file(tmp, "national-day.yaml", **{"load.users_scale": 0.05})
     out = tmp / "out"
     res = run_cli("run", path, "--out", out, "--quiet")
     assert res.code == 0, res.err

@@ -70,7 +70,7 @@ class ToleranceSpec(_Model):
     collateral: float = Field(0.05, ge=0, le=1, description="allowed relative drop of other traffic's mean")
     alpha: float = Field(0.05, gt=0, lt=1, description="significance level of the KS differentiation test")
     boundary_guard_s: float = Field(0.0, ge=0, description="s around a period's start and end not judged")
-    sustained_samples: int = Field(2, ge=1, description="consecutive samples above the cap that make "
+    sustained_samples: int = Field(3, ge=1, description="consecutive samples above the cap that make "
                                    "the demand sustained (reduction judged both ways)")
 
     def to_tolerances(self, burst_allowance: float = 0.0) -> Tolerances:
