@@ -86,3 +86,20 @@ def test_four_run_sweep_on_a_local_cluster_records_the_failure(tmp_path):
     assert not (out / "run-003").exists()
     csv = pd.read_csv(out / "sweep.csv")
     assert len(csv) == 4 and list(csv.columns) == list(table.columns)
+
+
+def test_sweep_on_a_given_scheduler(tmp_path):
+    from distributed import LocalCluster
+
+    base = yaml.safe_load((SCENARIOS / "national-day.yaml").read_text())
+    base.update(regions=["KZ-62"], name="one")
+    base["load"]["users_scale"] = 0.01
+    (tmp_path / "one.yaml").write_text(yaml.safe_dump(base))
+    sweep = tmp_path / "sweep.yaml"
+    sweep.write_text(yaml.safe_dump({"base": "one.yaml", "grid": {"seed": [1, 2]}}))
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
+        res = run_cli("sweep", sweep, "--out", tmp_path / "out", "--scheduler", cluster.scheduler_address,
+                      "--json")
+    assert res.code == 0, res.err
+    rows = json.loads(res.out)
+    assert [r["grid.seed"] for r in rows] == [1, 2] and all(r["pass"] and r["error"] is None for r in rows)

@@ -88,7 +88,8 @@ def run(scenario_file: Path, backend: str | None, out_dir: Path | None, seed: in
 @click.option("--scheduler", default=None, help="address of a Dask scheduler (default: a local cluster)")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="output directory (default: out/sweep-<name>)")
-@click.option("--workers", type=click.IntRange(min=1), default=2, help="local cluster worker processes")
+@click.option("--workers", type=click.IntRange(min=1), default=2,
+              help="local cluster worker processes (1 for the mininet backend)")
 @click.option("--backend", type=click.Choice(["sim", "mininet"]), default=None)
 @click.option("--quiet", is_flag=True)
 @click.option("--json", "as_json", is_flag=True, help="print the results table as JSON")
@@ -105,6 +106,11 @@ def sweep(sweep_file: Path, scheduler: str | None, out_dir: Path | None, workers
     out = out_dir or Path("out") / f"sweep-{spec.name}"
     out.mkdir(parents=True, exist_ok=True)
     grid = expand_grid(spec.grid)
+    runs_on = backend or (base.get("backend") or {}).get("default", "sim")
+    if runs_on == "mininet" and scheduler is None and workers > 1:
+        # emulations are real time and CPU-bound: two at once on one machine spoil each other
+        click.echo("throttlebed: mininet runs one at a time on a local cluster (--workers 1)", err=True)
+        workers = 1
     points = [(i, values, base, spec.set, str((out / f"run-{i:03d}").resolve()), backend)
               for i, values in enumerate(grid)]
 
