@@ -131,6 +131,16 @@ def _directive_rows(r: RunResult) -> list[dict[str, Any]]:
     return list(rows.values())
 
 
+def _pct(v: float | None, nd: int = 1) -> str:
+    """A fraction as a percentage with ``nd`` decimals; no "-0.0%"."""
+    if v is None:
+        return ""
+    text = f"{100 * v:.{nd}f}"
+    if text.startswith("-") and float(text) == 0:
+        text = text[1:]
+    return f"{text}%"
+
+
 def render_report(r: RunResult, verdict: dict[str, Any], out_dir: Path) -> Path:
     """Write ``plots/*.png`` and ``report.html`` into ``out_dir``; return the report's path."""
     out_dir = Path(out_dir)
@@ -155,7 +165,7 @@ def render_report(r: RunResult, verdict: dict[str, Any], out_dir: Path) -> Path:
     env = Environment(loader=PackageLoader("throttlebed", "templates/report"),
                       autoescape=select_autoescape(["html", "j2"]), trim_blocks=True, lstrip_blocks=True)
     env.filters["num"] = lambda v, nd=0: "" if v is None else f"{v:,.{nd}f}"
-    env.filters["pct"] = lambda v, nd=1: "" if v is None else f"{100 * v:.{nd}f}%"
+    env.filters["pct"] = _pct
     html = env.get_template("report.html.j2").render(
         v=verdict, sc=r.scenario, r=r, plots=plots,
         reduction_b64=base64.b64encode(red_png).decode("ascii"),
