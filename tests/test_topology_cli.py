@@ -20,11 +20,22 @@ def run(*args: str) -> subprocess.CompletedProcess:
                           capture_output=True, text=True, timeout=120)
 
 
-def test_json_of_the_ci_scenario() -> None:
-    res = run("show", str(SCENARIOS / "ci-emulated.yaml"), "--json")
+SCENARIO = """name: three
+regions: [KZ-75, KZ-71, KZ-62]
+periods: 00:00-24:00
+stage: 50
+day: 2026-03-02
+backend: {hosts_per_region: 2}
+"""
+
+
+def test_json_of_a_scenario(tmp_path: Path) -> None:
+    f = tmp_path / "three.yaml"
+    f.write_text(SCENARIO)
+    res = run("show", str(f), "--json")
     assert res.returncode == 0, res.stderr
     doc = json.loads(res.stdout)
-    assert doc["scenario"] == "ci-emulated"
+    assert doc["scenario"] == "three"
     assert doc["regions"] == ["KZ-62", "KZ-71", "KZ-75"]
     nodes = {n["name"]: n for n in doc["nodes"]}
     assert nodes["r62"]["dpid"] == "0x1062" and nodes["core"]["dpid"] == "0x1"

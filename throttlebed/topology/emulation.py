@@ -53,7 +53,9 @@ from throttlebed.topology.mininet_net import (
 CONTROLLER = [sys.executable, "-m", "throttlebed.controller.launcher"]
 UPLINK_PORT = 1  # the regional switch's first link is the one to the core (graph.links order)
 CONTROLLER_SOURCE = "ovs-flow-counters"
-CLOCK_LEAD_REAL_S = 8.0  # the controller's clock starts this long (real) before the replay
+CLOCK_LEAD_REAL_S = 6.0  # the controller's clock starts this long (real) before the replay
+ALIGN_MARGIN_S = 0.5  # the replay needs at least this long between ready and its epoch
+ALIGN_ATTEMPTS = 3
 
 
 def free_port() -> int:
@@ -87,6 +89,7 @@ class ControllerHandle:
     api: str
     stats_csv: Path
     log: Path
+    launched_mono: float
 
     def get(self, path: str, timeout_s: float = 2.0) -> dict[str, Any]:
         """GET a JSON document from the controller's API."""
@@ -110,9 +113,9 @@ def stop_process(proc: subprocess.Popen, grace_s: float = 5.0) -> None:
 @contextlib.contextmanager
 def running_controller(work_dir: Path, *, directive_file: Path | None, time_scale: float,
                        clock_start: datetime, rate_scale: float, burst_s: float, poll_interval_s: float,
-                       platform_prefix: str) -> Iterator[ControllerHandle]:
-    """Start ``throttlebed controller`` on free loopback ports; stop it by pid on exit."""
-    ofp_port, api_port = free_port(), free_port()
+                       platform_prefix: str, ofp_port: int | None = None) -> Iterator[ControllerHandle]:
+    """Start ``throttlebed controller`` (on free loopback ports by default); stop it by pid on exit."""
+    ofp_port, api_port = ofp_port or free_port(), free_port()
     stats_csv, log = work_dir / "controller-stats.csv", work_dir / "controller.log"
     stats_csv.unlink(missing_ok=True)
     args = [*CONTROLLER, "--ofp-port", str(ofp_port), "--api", f"127.0.0.1:{api_port}",
@@ -124,10 +127,11 @@ def running_controller(work_dir: Path, *, directive_file: Path | None, time_scal
             "--log-level", "WARNING"]
     if directive_file is not None:
         args += ["--directive", str(directive_file)]
+    launched_mono = time.monotonic()
     with open(log, "wb") as logf:
         proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=logf, stderr=subprocess.STDOUT,
                                 start_new_session=True)
-    handle = ControllerHandle(proc, ofp_port, f"127.0.0.1:{api_port}", stats_csv, log)
+    handle = ControllerHandle(proc, ofp_port, f"127.0.0.1:{api_port}", stats_csv, log, launched_mono)
     try:
         _wait_api(handle, timeout_s=30.0)
         yield handle
@@ -257,6 +261,7 @@ class RunningTestbed:
     graph: nx.Graph
     tag: str
     time_scale: float
+    timings_s: dict[str, float]
 
     def clock(self) -> tuple[float, datetime]:
         """(wall time, the controller's emulated local time then)."""
@@ -270,10 +275,17 @@ class RunningTestbed:
 
 @contextlib.contextmanager
 def running_testbed(g: nx.Graph, work_dir: Path, *, directive: Directive | None, time_scale: float,
-            clock_start: datetime, rate_scale: float = 1.0, burst_s: float = 1.0,
-            poll_interval_s: float = 1.0, tag: str | None = None, quiet: bool = True
-            ) -> Iterator[RunningTestbed]:
-    """Controller + network of ``g``, all switches set up; everything stopped and removed on exit."""
+                    clock_start: datetime | None = None, align: datetime | None = None,
+                    rate_scale: float = 1.0, burst_s: float = 1.0, poll_interval_s: float = 1.0,
+                    tag: str | None = None, quiet: bool = True) -> Iterator[RunningTestbed]:
+    """Network + controller of ``g``, every switch set up; everything stopped and removed on exit.
+
+    The controller's emulated clock starts at ``clock_start`` at its launch; or, with ``align``,
+    it is set so that it shows ``align`` a few seconds after the testbed is ready: when set-up
+    outruns that lead (a loaded machine), the controller is relaunched with a longer one.
+    """
+    if (clock_start is None) == (align is None):
+        raise ValueError("give exactly one of clock_start and align")
     work_dir = Path(work_dir)
     work_dir.mkdir(parents=True, exist_ok=True)
     platform_prefix = str(g.graph["platform_prefix"])
@@ -283,15 +295,37 @@ def running_testbed(g: nx.Graph, work_dir: Path, *, directive: Directive | None,
     if directive is not None:
         directive_file = work_dir / "directive.yaml"
         save_directive(directive, directive_file)
-    with running_controller(work_dir, directive_file=directive_file, time_scale=time_scale,
-                            clock_start=clock_start, rate_scale=rate_scale, burst_s=burst_s,
-                            poll_interval_s=poll_interval_s, platform_prefix=platform_prefix) as ctl:
-        tag = tag or run_tag()
-        _log(quiet, f"network: {len(switches(g))} switches, tag {tag}")
-        with running_network(g, controller_port=ctl.ofp_port, tag=tag, quiet=True, wait_s=None) as en:
-            wait_connected(en.bridges(), timeout_s=30.0)
-            wait_switches(ctl, len(switches(g)))
-            yield RunningTestbed(ctl, en, g, tag, time_scale)
+    tag = tag or run_tag()
+    ofp_port = free_port()
+    t0 = time.monotonic()
+    _log(quiet, f"network: {len(switches(g))} switches, tag {tag}")
+    # the network first (its switches keep trying the port), then the controller: its emulated
+    # clock starts at its launch, so the clock lead only has to cover the switches connecting
+    with running_network(g, controller_port=ofp_port, tag=tag, quiet=True, wait_s=None) as en:
+        t_net = time.monotonic()
+        lead_s = CLOCK_LEAD_REAL_S
+        for attempt in range(1, ALIGN_ATTEMPTS + 1):
+            start = clock_start if align is None else align - timedelta(seconds=lead_s * time_scale)
+            with running_controller(work_dir, directive_file=directive_file, time_scale=time_scale,
+                                    clock_start=start, rate_scale=rate_scale, burst_s=burst_s,
+                                    poll_interval_s=poll_interval_s, platform_prefix=platform_prefix,
+                                    ofp_port=ofp_port) as ctl:
+                wait_connected(en.bridges(), timeout_s=30.0)
+                wait_switches(ctl, len(switches(g)))
+                t_up = time.monotonic()
+                timings = {"network_s": round(t_net - t0, 3), "clock_lead_s": round(lead_s, 3),
+                           "controller_to_switches_set_up_s": round(t_up - ctl.launched_mono, 3),
+                           "controller_launches": attempt}
+                tb = RunningTestbed(ctl, en, g, tag, time_scale, timings)
+                if align is not None and attempt < ALIGN_ATTEMPTS:
+                    margin_s = tb.wall_time_of(align) - time.time()
+                    if margin_s < ALIGN_MARGIN_S:
+                        lead_s += ALIGN_MARGIN_S - margin_s + 2.0
+                        _log(quiet, f"set-up outran the clock lead; relaunching the controller "
+                                    f"with a lead of {lead_s:.1f} s")
+                        continue
+                yield tb
+                return
 
 
 def run_emulation(regions: Sequence[str], sessions: pd.DataFrame, directive: Directive | None, *,
@@ -313,7 +347,6 @@ def run_emulation(regions: Sequence[str], sessions: pd.DataFrame, directive: Dir
                                              platform_prefix=platform_prefix))
     midnight = datetime(day.year, day.month, day.day)
     start_local = midnight + timedelta(seconds=start_s)
-    clock_start = start_local - timedelta(seconds=CLOCK_LEAD_REAL_S * time_scale)
     poll_real_s = max(0.1, cfg.bin_real_s / max(1, round(cfg.bin_real_s / 1.0)))
     info: dict[str, Any] = {"regions": list(g.graph["regions"]), "time_scale": time_scale,
                             "rate_scale": rate_scale, "start_s": start_s, "end_s": end_s,
@@ -321,19 +354,21 @@ def run_emulation(regions: Sequence[str], sessions: pd.DataFrame, directive: Dir
                             "hosts_per_region": hosts_per_region, "poll_interval_real_s": poll_real_s,
                             "baseline": directive is None,
                             "max_concurrent_per_host": cfg.max_concurrent_per_host}
-    _log(quiet, f"controller: clock {clock_start.isoformat()} x{time_scale:g}, rate scale {rate_scale:g}")
+    _log(quiet, f"controller: clock x{time_scale:g} aligned to {start_local.isoformat()}, "
+                f"rate scale {rate_scale:g}")
     tag = run_tag()
     info["tag"] = tag
     info_file = work_dir / "emulation.json"
     atomic_write_text(info_file, json.dumps({**info, "state": "starting"}, indent=2, default=str))
     with _sigterm_as_interrupt(), \
-            running_testbed(g, work_dir, directive=directive, time_scale=time_scale, clock_start=clock_start,
+            running_testbed(g, work_dir, directive=directive, time_scale=time_scale, align=start_local,
                             rate_scale=rate_scale, burst_s=burst_s, poll_interval_s=poll_real_s, tag=tag,
                             quiet=quiet) as tb:
         info["setup_s"] = round(time.monotonic() - t_begin, 3)
+        info.update(tb.timings_s)
         atomic_write_text(info_file, json.dumps({**info, "state": "running"}, indent=2, default=str))
         epoch = tb.wall_time_of(start_local)
-        if epoch < time.time() + 0.5:  # set-up outran the clock lead: skip whole intervals
+        if epoch < time.time() + 0.5:  # still outran after relaunches: skip whole intervals
             late_s = time.time() + 0.5 - epoch
             skip_s = math.ceil(late_s * time_scale / sampling_interval_s) * sampling_interval_s
             if start_s + skip_s >= end_s:
