@@ -118,3 +118,18 @@ def test_controller_rows_are_resampled_time_weighted(tmp_path: Path) -> None:
     empty = controller_measurements(tmp_path / "none.csv", day=DAY, start_s=0, end_s=60,
                                     sampling_interval_s=60, poll_emulated_s=1)
     assert empty.empty
+
+
+def test_directive_must_cover_the_emulated_platform(tmp_path: Path) -> None:
+    """A directive whose prefixes miss the platform's servers would cap nothing: refused up front."""
+    from throttlebed.directive.schema import directive_from_data
+    from throttlebed.topology.emulation import run_emulation
+
+    row = {"region": "KZ-75", "period": "00:00-24:00", "peak_kbps": 10, "cap_kbps": 5}
+    d = directive_from_data({"platform": "P", "platform_prefixes": ["192.0.2.0/24"], "stage": 50,
+                             "rows": [row]})
+    with pytest.raises(InputError, match="outside the directive's prefixes"):
+        run_emulation(["KZ-75"], _sessions([(1, "KZ-75", 1, 1, "tcp", "platform")]), d, day=DAY, start_s=0,
+                      end_s=60, time_scale=1, rate_scale=1, hosts_per_region=1, sampling_interval_s=10,
+                      burst_s=1, work_dir=tmp_path, quiet=True)
+    assert list(tmp_path.iterdir()) == []  # nothing was started or written

@@ -273,6 +273,7 @@ def replay(en: Any, sessions: pd.DataFrame, cfg: ReplayConfig, day: date, work_d
                                   stderr=subprocess.PIPE)
         started += clients.values()
         pipes = {h: p.stdin for h, p in clients.items()}
+        agents_ready_before_epoch_s = epoch - time.time()
         # the environment's clock is emulated time; it reads start_s at the epoch
         lead_real_s = epoch - time.time()
         env = simpy.rt.RealtimeEnvironment(initial_time=cfg.start_s - lead_real_s * cfg.time_scale,
@@ -299,6 +300,7 @@ def replay(en: Any, sessions: pd.DataFrame, cfg: ReplayConfig, day: date, work_d
               for k in ("completed", "dropped", "failed", "cut")}
     counts["started"] = sum(int(r.get("sessions", 0)) for r in results.values())
     counts["max_active_per_host"] = max((int(r.get("max_active", 0)) for r in results.values()), default=0)
+    counts["agents_ready_before_epoch_ms"] = round(agents_ready_before_epoch_s * 1000)
     return ReplayResult(measurements=receiver_measurements(results, g, cfg, day), epoch=epoch,
                         bundle_s=bundle_s, sessions=int(transfers["sessions"].sum()) if len(transfers) else 0,
                         transfers=len(transfers), counts=counts, config=asdict(cfg))

@@ -40,8 +40,8 @@ from throttlebed.fileio import atomic_write_text
 from throttlebed.measurements import validate_measurements
 from throttlebed.sim.realtime import ReplayConfig, replay
 from throttlebed.topology import ovs_service
-from throttlebed.topology.addressing import DEFAULT_PLATFORM_PREFIX, AddressPlan
-from throttlebed.topology.graph import TopologyOptions, build_graph, switches
+from throttlebed.topology.addressing import DEFAULT_OTHER_PREFIX, DEFAULT_PLATFORM_PREFIX, AddressPlan
+from throttlebed.topology.graph import TopologyOptions, build_graph, hosts, switches
 from throttlebed.topology.mininet_net import (
     EmulatedNetwork,
     NetworkError,
@@ -56,6 +56,7 @@ CONTROLLER_SOURCE = "ovs-flow-counters"
 CLOCK_LEAD_REAL_S = 6.0  # the controller's clock starts this long (real) before the replay
 ALIGN_MARGIN_S = 0.5  # the replay needs at least this long between ready and its epoch
 ALIGN_ATTEMPTS = 3
+AGENT_START_S = 0.05  # real seconds to allow per host for starting the traffic agents
 
 
 def free_port() -> int:
@@ -303,7 +304,8 @@ def running_testbed(g: nx.Graph, work_dir: Path, *, directive: Directive | None,
     # clock starts at its launch, so the clock lead only has to cover the switches connecting
     with running_network(g, controller_port=ofp_port, tag=tag, quiet=True, wait_s=None) as en:
         t_net = time.monotonic()
-        lead_s = CLOCK_LEAD_REAL_S
+        agents_s = AGENT_START_S * len(hosts(g))  # the replay starts one agent per host before its epoch
+        lead_s, margin_needed_s = CLOCK_LEAD_REAL_S + agents_s, ALIGN_MARGIN_S + agents_s
         for attempt in range(1, ALIGN_ATTEMPTS + 1):
             start = clock_start if align is None else align - timedelta(seconds=lead_s * time_scale)
             with running_controller(work_dir, directive_file=directive_file, time_scale=time_scale,
@@ -319,8 +321,8 @@ def running_testbed(g: nx.Graph, work_dir: Path, *, directive: Directive | None,
                 tb = RunningTestbed(ctl, en, g, tag, time_scale, timings)
                 if align is not None and attempt < ALIGN_ATTEMPTS:
                     margin_s = tb.wall_time_of(align) - time.time()
-                    if margin_s < ALIGN_MARGIN_S:
-                        lead_s += ALIGN_MARGIN_S - margin_s + 2.0
+                    if margin_s < margin_needed_s:
+                        lead_s += margin_needed_s - margin_s + 2.0
                         _log(quiet, f"set-up outran the clock lead; relaunching the controller "
                                     f"with a lead of {lead_s:.1f} s")
                         continue
@@ -331,7 +333,8 @@ def running_testbed(g: nx.Graph, work_dir: Path, *, directive: Directive | None,
 def run_emulation(regions: Sequence[str], sessions: pd.DataFrame, directive: Directive | None, *,
                   day: date, start_s: float, end_s: float, time_scale: float, rate_scale: float,
                   hosts_per_region: int, sampling_interval_s: float, burst_s: float, work_dir: Path,
-                  platform_prefix: str = DEFAULT_PLATFORM_PREFIX, quiet: bool = False) -> pd.DataFrame:
+                  platform_prefix: str = DEFAULT_PLATFORM_PREFIX, quiet: bool = False,
+                  other_prefix: str = DEFAULT_OTHER_PREFIX) -> pd.DataFrame:
     """Replay ``sessions`` over ``[start_s, end_s)`` of ``day`` through real switches and meters.
 
     ``directive`` None is the baseline (forwarding and counting only). Returns the measurement
@@ -344,7 +347,8 @@ def run_emulation(regions: Sequence[str], sessions: pd.DataFrame, directive: Dir
     cfg = ReplayConfig(start_s=start_s, end_s=end_s, time_scale=time_scale, rate_scale=rate_scale,
                        sampling_interval_s=sampling_interval_s)
     g = build_graph(regions, TopologyOptions(hosts_per_region=hosts_per_region,
-                                             platform_prefix=platform_prefix))
+                                             platform_prefix=platform_prefix, other_prefix=other_prefix))
+    _check_prefix(directive, platform_prefix)
     midnight = datetime(day.year, day.month, day.day)
     start_local = midnight + timedelta(seconds=start_s)
     poll_real_s = max(0.1, cfg.bin_real_s / max(1, round(cfg.bin_real_s / 1.0)))
