@@ -65,3 +65,26 @@ def test_cleans_up_on_error_and_interrupt(ovs, graph, error) -> None:
         raise error("stop here")
     assert procs[0].poll() is not None  # the process started in a host was ended by pid
     assert leftovers(graph, "ty") == NOTHING
+
+
+def test_access_link_capacity_shapes_tcp(ovs, tmp_path) -> None:
+    """An access link of 10 Mbit/s (Mininet TCLink, HTB; no netem here) holds TCP near 10 Mbit/s."""
+    import json
+    import time
+
+    from throttlebed.sim.realtime import AGENT, start_servers
+
+    g = build_graph(["KZ-75"], TopologyOptions(hosts_per_region=1, access_mbps=10))
+    with running_network(g, controller_port=1, tag="tw", wait_s=None) as en:
+        add_normal_flows(en)
+        start_servers(en, 5001)
+        sched = tmp_path / "s.jsonl"
+        sched.write_text(json.dumps({"at_s": 0, "server": "198.51.100.1", "port": 5001, "bytes": 0,
+                                     "rate_kbps": 0, "duration_s": 5}) + "\n")
+        out = tmp_path / "o.json"
+        en.popen("u75h1", [*AGENT, "fetch", "--schedule", str(sched), "--out", str(out), "--epoch",
+                           repr(time.time() + 0.2), "--bin-s", "1", "--until-s", "5.5"]).wait(timeout=30)
+    rows = json.loads(out.read_text())["rows"]
+    mbps = sum(n for b, _, _, n in rows if 1 <= b < 5) * 8 / 1e6 / 4
+    assert 8.5 <= mbps <= 10.5, mbps
+    assert leftovers(g, "tw") == NOTHING
