@@ -334,7 +334,8 @@ def run_emulation(regions: Sequence[str], sessions: pd.DataFrame, directive: Dir
                   day: date, start_s: float, end_s: float, time_scale: float, rate_scale: float,
                   hosts_per_region: int, sampling_interval_s: float, burst_s: float, work_dir: Path,
                   platform_prefix: str = DEFAULT_PLATFORM_PREFIX, quiet: bool = False,
-                  other_prefix: str = DEFAULT_OTHER_PREFIX) -> pd.DataFrame:
+                  other_prefix: str = DEFAULT_OTHER_PREFIX, max_concurrent_per_host: int = 64,
+                  max_transfers_per_s: float = 80.0) -> pd.DataFrame:
     """Replay ``sessions`` over ``[start_s, end_s)`` of ``day`` through real switches and meters.
 
     ``directive`` None is the baseline (forwarding and counting only). Returns the measurement
@@ -344,8 +345,9 @@ def run_emulation(regions: Sequence[str], sessions: pd.DataFrame, directive: Dir
     """
     t_begin = time.monotonic()
     work_dir = Path(work_dir)
+    limits = {"max_concurrent_per_host": max_concurrent_per_host, "max_transfers_per_s": max_transfers_per_s}
     cfg = ReplayConfig(start_s=start_s, end_s=end_s, time_scale=time_scale, rate_scale=rate_scale,
-                       sampling_interval_s=sampling_interval_s)
+                       sampling_interval_s=sampling_interval_s, **limits)
     g = build_graph(regions, TopologyOptions(hosts_per_region=hosts_per_region,
                                              platform_prefix=platform_prefix, other_prefix=other_prefix))
     _check_prefix(directive, platform_prefix)
@@ -357,7 +359,7 @@ def run_emulation(regions: Sequence[str], sessions: pd.DataFrame, directive: Dir
                             "sampling_interval_s": sampling_interval_s, "burst_s": burst_s,
                             "hosts_per_region": hosts_per_region, "poll_interval_real_s": poll_real_s,
                             "baseline": directive is None,
-                            "max_concurrent_per_host": cfg.max_concurrent_per_host}
+                            **limits}
     _log(quiet, f"controller: clock x{time_scale:g} aligned to {start_local.isoformat()}, "
                 f"rate scale {rate_scale:g}")
     tag = run_tag()
@@ -381,7 +383,7 @@ def run_emulation(regions: Sequence[str], sessions: pd.DataFrame, directive: Dir
             info["skipped_emulated_s"] = skip_s
             epoch += skip_s / time_scale
             cfg = ReplayConfig(start_s=start_s + skip_s, end_s=end_s, time_scale=time_scale,
-                               rate_scale=rate_scale, sampling_interval_s=sampling_interval_s)
+                               rate_scale=rate_scale, sampling_interval_s=sampling_interval_s, **limits)
         info["epoch_wait_real_s"] = round(epoch - time.time(), 3)
         _log(quiet, f"replay: {len(sessions)} sessions over {cfg.window_real_s:.1f} s real")
         result = replay(tb.net, sessions, cfg, day, work_dir, epoch=epoch)
