@@ -25,6 +25,7 @@ from typing import Any
 
 import networkx as nx
 
+from throttlebed.controller.region_map import CORE_DPID, region_dpid
 from throttlebed.directive.regions import region_codes
 from throttlebed.errors import InputError
 from throttlebed.topology.addressing import (
@@ -33,16 +34,6 @@ from throttlebed.topology.addressing import (
     AddressPlan,
     region_number,
 )
-
-try:  # the controller's own scheme, when present
-    from throttlebed.controller.region_map import CORE_DPID, region_dpid
-except ImportError:  # pragma: no cover - same scheme, kept for a tree without the controller
-    CORE_DPID = 1
-
-    def region_dpid(code: str) -> int:
-        """dpid 0x10NN of region KZ-NN (NN read as hex)."""
-        return 0x1000 + int(f"{region_number(code):02d}", 16)
-
 
 CORE = "core"
 KINDS = ("core", "region", "platform", "service", "user")
