@@ -37,8 +37,14 @@ lint: setup
 test: setup lint
 	$(BIN)/python -m pytest -q
 
+# The README's figures. The controller and emulation benchmarks need root and Open vSwitch.
 bench: setup
-	$(BIN)/python benchmarks/run_all.py
+	$(BIN)/python benchmarks/bench_derive.py
+	$(BIN)/python benchmarks/bench_sim.py --sessions 1e5 1e6
+	$(BIN)/python benchmarks/bench_run.py
+	@if [ "$$(id -u)" = "0" ]; then \
+	  $(BIN)/python benchmarks/bench_controller.py && $(BIN)/python benchmarks/bench_emulation.py; \
+	else echo "not root: skipping the controller and emulation benchmarks"; fi
 
 clean:
 	rm -rf $(VENV) out test-artifacts
