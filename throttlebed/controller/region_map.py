@@ -7,13 +7,13 @@ The scheme: the core/gateway switch has dpid 1; the regional switch of region ``
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Mapping
 from pathlib import Path
 
 from throttlebed.directive.regions import is_region, region_codes
 from throttlebed.errors import InputError
+from throttlebed.validation import read_json
 
 CORE_DPID = 1
 _CODE_RE = re.compile(r"^KZ-(\d{2})$")
@@ -113,15 +113,4 @@ def load_region_map(path: str | Path | None) -> RegionMap:
     """Read a JSON region map file; None gives the scheme."""
     if path is None:
         return RegionMap()
-    p = Path(path)
-    try:
-        text = p.read_text(encoding="utf-8")
-    except OSError as e:
-        raise InputError(e.strerror or "cannot read", source=str(p)) from None
-    except UnicodeDecodeError:
-        raise InputError("not a UTF-8 text file", source=str(p)) from None
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as e:
-        raise InputError(f"not valid JSON: {e.msg}", source=str(p), where=f"line {e.lineno}") from None
-    return region_map_from_data(data, source=str(p))
+    return region_map_from_data(read_json(path), source=str(path))

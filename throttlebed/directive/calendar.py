@@ -17,9 +17,9 @@ from pathlib import Path
 from typing import Any
 
 import holidays
-import yaml
 
 from throttlebed.errors import InputError
+from throttlebed.validation import parse_yaml, read_text
 
 TRANSFERS_YAML = "decree_transfers.yaml"
 COUNTRY = "KZ"
@@ -153,15 +153,8 @@ def load_calendar(path: str | Path | None = None) -> WorkCalendar:
         source = f"throttlebed/data/{TRANSFERS_YAML}"
     else:
         source = str(path)
-        try:
-            text = Path(path).read_text(encoding="utf-8")
-        except OSError as e:
-            raise InputError(e.strerror or "cannot read", source=source) from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError:
-        raise InputError("not valid YAML", source=source) from None
-    return parse_transfers(data, source)
+        text = read_text(path)
+    return parse_transfers(parse_yaml(text, source), source)
 
 
 @cache

@@ -23,13 +23,13 @@ from datetime import date
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 from throttlebed.directive.calendar import WorkCalendar, kz_calendar
-from throttlebed.directive.schema import StageReading, validation_error_to_input_error
+from throttlebed.directive.schema import StageReading
 from throttlebed.directive.terms import add_calendar_days, add_months, add_working_days
 from throttlebed.errors import InputError
+from throttlebed.validation import model_from_data, read_yaml
 
 NOTIFICATION_WORKING_DAYS = 3  # items 5, 6
 STATS_REQUEST_MONTHS = 8  # item 7
@@ -279,27 +279,10 @@ def compute_timeline(
 
 def case_from_data(data: Any, source: str | None = None) -> Case:
     """Validate plain data (parsed YAML) into a Case."""
-    if not isinstance(data, dict):
-        raise InputError("a case must be a mapping with at least 'platform' and 'detected'", source=source)
-    try:
-        return Case.model_validate(data)
-    except ValidationError as e:
-        raise validation_error_to_input_error(e, source) from None
+    return model_from_data(Case, data, source,
+                           "a case must be a mapping with at least 'platform' and 'detected'")
 
 
 def load_case(path: str | Path) -> Case:
     """Read and validate a case file (YAML or JSON)."""
-    p = Path(path)
-    try:
-        text = p.read_text(encoding="utf-8")
-    except OSError as e:
-        raise InputError(e.strerror or "cannot read", source=str(p)) from None
-    except UnicodeDecodeError:
-        raise InputError("not a UTF-8 text file", source=str(p)) from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        where = f"line {mark.line + 1}" if mark else None
-        raise InputError("not valid YAML", source=str(p), where=where) from None
-    return case_from_data(data, str(p))
+    return case_from_data(read_yaml(path), str(path))

@@ -15,20 +15,13 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import (
-    BaseModel,
-    ConfigDict,
-    Field,
-    StrictInt,
-    ValidationError,
-    field_validator,
-    model_validator,
-)
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, field_validator, model_validator
 
 from throttlebed.directive.periods import Period, PeriodSet
 from throttlebed.directive.regions import is_region
 from throttlebed.errors import InputError
 from throttlebed.fileio import atomic_write_text
+from throttlebed.validation import model_from_data, parse_yaml, read_text
 
 Stage = Literal[10, 50, 90]
 """Reduction in percent of the peak, by stage of Rules item 9."""
@@ -186,64 +179,20 @@ class Directive(_Model):
 # ---- reading and writing ---------------------------------------------------------------
 
 
-def _format_loc(loc: tuple[Any, ...]) -> str:
-    out = ""
-    for part in loc:
-        if isinstance(part, int):
-            out += f"[{part}]"
-        else:
-            out += ("." if out else "") + str(part)
-    return out
-
-
-def validation_error_to_input_error(err: ValidationError, source: str | None) -> InputError:
-    """The first problem of a pydantic ValidationError as a one-line InputError."""
-    first = err.errors()[0]
-    loc = tuple(p for p in first["loc"] if not (isinstance(p, str) and p.startswith("function-")))
-    msg = first["msg"].removeprefix("Value error, ")
-    if first["type"] == "missing":
-        msg = "missing field"
-    elif first["type"] == "extra_forbidden":
-        msg = "unknown field"
-    more = len(err.errors()) - 1
-    if more:
-        msg += f" (and {more} more problem{'s' if more > 1 else ''})"
-    return InputError(msg, source=source, where=_format_loc(loc) or None)
-
-
 def directive_from_data(data: Any, source: str | None = None) -> Directive:
     """Validate plain data (parsed YAML or JSON) into a Directive."""
-    if not isinstance(data, dict):
-        raise InputError("a directive must be a mapping with 'platform', 'stage' and 'rows'",
-                         source=source)
-    try:
-        return Directive.model_validate(data)
-    except ValidationError as e:
-        raise validation_error_to_input_error(e, source) from None
+    return model_from_data(Directive, data, source,
+                           "a directive must be a mapping with 'platform', 'stage' and 'rows'")
 
 
 def parse_directive_text(text: str, source: str | None = None) -> Directive:
     """Parse a directive from YAML or JSON text (JSON is YAML)."""
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        where = f"line {mark.line + 1}" if mark else None
-        reason = getattr(e, "problem", None) or "not valid YAML or JSON"
-        raise InputError(str(reason), source=source, where=where) from None
-    return directive_from_data(data, source)
+    return directive_from_data(parse_yaml(text, source), source)
 
 
 def load_directive(path: str | Path) -> Directive:
     """Read and validate a directive file (``.yaml``, ``.yml`` or ``.json``)."""
-    p = Path(path)
-    try:
-        text = p.read_text(encoding="utf-8")
-    except OSError as e:
-        raise InputError(e.strerror or "cannot read", source=str(p)) from None
-    except UnicodeDecodeError:
-        raise InputError("not a UTF-8 text file", source=str(p)) from None
-    return parse_directive_text(text, source=str(p))
+    return parse_directive_text(read_text(path), source=str(path))
 
 
 def directive_to_yaml(directive: Directive) -> str:

@@ -13,15 +13,15 @@ from ipaddress import IPv4Network
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from throttlebed.directive.periods import PeriodSet
 from throttlebed.directive.regions import is_region, region_codes
-from throttlebed.directive.schema import Stage, validation_error_to_input_error
+from throttlebed.directive.schema import Stage
 from throttlebed.errors import InputError
 from throttlebed.experiments.verdict import Tolerances
 from throttlebed.sim.load import LoadProfile
+from throttlebed.validation import model_from_data, read_yaml
 
 BACKENDS = ("sim", "mininet")
 SECONDS_PER_DAY = 86400.0
@@ -169,36 +169,19 @@ class Scenario(_Model):
         return self.model_dump(mode="json", exclude_none=True)
 
 
+_NOT_A_MAPPING = "a scenario must be a mapping (name, regions, periods, stage, day, ...)"
+
+
 def scenario_from_data(data: Any, source: str | None = None) -> Scenario:
     """Validate plain data (parsed YAML) into a Scenario; InputError naming source and field."""
-    if not isinstance(data, dict):
-        raise InputError("a scenario must be a mapping (name, regions, periods, stage, day, ...)",
-                         source=source)
-    try:
-        return Scenario.model_validate(data)
-    except ValidationError as e:
-        raise validation_error_to_input_error(e, source) from None
+    return model_from_data(Scenario, data, source, _NOT_A_MAPPING)
 
 
 def read_scenario_data(path: str | Path) -> dict[str, Any]:
     """The parsed YAML of a scenario file (not yet validated)."""
-    p = Path(path)
-    try:
-        text = p.read_text(encoding="utf-8")
-    except OSError as e:
-        raise InputError(e.strerror or "cannot read", source=str(p)) from None
-    except UnicodeDecodeError:
-        raise InputError("not a UTF-8 text file", source=str(p)) from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        where = f"line {mark.line + 1}" if mark else None
-        raise InputError(str(getattr(e, "problem", None) or "not valid YAML"), source=str(p),
-                         where=where) from None
+    data = read_yaml(path)
     if not isinstance(data, dict):
-        raise InputError("a scenario must be a mapping (name, regions, periods, stage, day, ...)",
-                         source=str(p))
+        raise InputError(_NOT_A_MAPPING, source=str(path))
     return data
 
 

@@ -23,12 +23,11 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from throttlebed.directive.schema import validation_error_to_input_error
 from throttlebed.errors import InputError
 from throttlebed.experiments.scenario import Scenario, read_scenario_data, scenario_from_data
+from throttlebed.validation import model_from_data, read_yaml
 
 
 class SweepSpec(BaseModel):
@@ -101,18 +100,8 @@ def point_scenario(base: dict[str, Any], fixed: dict[str, Any], values: dict[str
 def load_sweep(path: str | Path) -> tuple[SweepSpec, dict[str, Any]]:
     """Read a sweep file and its base scenario's data (the base itself is validated too)."""
     p = Path(path)
-    try:
-        raw = yaml.safe_load(p.read_text(encoding="utf-8"))
-    except OSError as e:
-        raise InputError(e.strerror or "cannot read", source=str(p)) from None
-    except yaml.YAMLError as e:
-        raise InputError(str(getattr(e, "problem", None) or "not valid YAML"), source=str(p)) from None
-    if not isinstance(raw, dict):
-        raise InputError("a sweep must be a mapping with 'base' and 'grid'", source=str(p))
-    try:
-        spec = SweepSpec.model_validate(raw)
-    except ValidationError as e:
-        raise validation_error_to_input_error(e, str(p)) from None
+    spec = model_from_data(SweepSpec, read_yaml(p), str(p),
+                           "a sweep must be a mapping with 'base' and 'grid'")
     base_path = (p.parent / spec.base) if not Path(spec.base).is_absolute() else Path(spec.base)
     base = read_scenario_data(base_path)
     scenario_from_data(base, source=str(base_path))

@@ -33,10 +33,9 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 import simpy
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from throttlebed.directive.regions import get_region
-from throttlebed.directive.schema import validation_error_to_input_error
 from throttlebed.errors import InputError
 from throttlebed.sim.diurnal import (
     DEFAULT_HOURLY_WEIGHTS,
@@ -44,6 +43,7 @@ from throttlebed.sim.diurnal import (
     daily_mean_weight,
     intensity_shape,
 )
+from throttlebed.validation import model_from_data
 
 SESSION_COLUMNS = ("start_s", "region", "size_kbit", "access_kbps", "transport", "traffic")
 
@@ -95,12 +95,7 @@ def load_profile_from_data(data: object, source: str | None = None) -> LoadProfi
     """Validate plain data (e.g. a scenario's ``load:`` mapping) into a LoadProfile."""
     if data is None:
         return LoadProfile()
-    if not isinstance(data, dict):
-        raise InputError("a load profile must be a mapping", source=source)
-    try:
-        return LoadProfile.model_validate(data)
-    except ValidationError as e:
-        raise validation_error_to_input_error(e, source) from None
+    return model_from_data(LoadProfile, data, source, "a load profile must be a mapping")
 
 
 def region_users(regions: Sequence[str], profile: LoadProfile) -> dict[str, float]:
