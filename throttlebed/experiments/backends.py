@@ -105,7 +105,8 @@ class MininetBackend:
             regions, sessions, directive, day=scenario.day, start_s=b.start_s, end_s=b.end_s,
             time_scale=b.time_scale, rate_scale=b.rate_scale, hosts_per_region=b.hosts_per_region,
             sampling_interval_s=b.sampling_interval_s, burst_s=b.burst_s, work_dir=work_dir,
-            platform_prefix=str(scenario.platform.prefixes[0]), quiet=quiet,
+            platform_prefix=str(scenario.platform.prefixes[0]),
+            other_prefix=str(scenario.other_service.prefixes[0]), quiet=quiet,
         )
         return in_window(df, scenario)
 
