@@ -14,6 +14,7 @@ from throttlebed.controller.clock import EmulatedClock
 from throttlebed.controller.osken_app import ThrottlebedApp
 from throttlebed.controller.region_map import RegionMap
 from throttlebed.controller.state import ControllerState, Settings
+from throttlebed.controller.stats import MeterReading
 from throttlebed.directive.schema import directive_from_data
 
 D = directive_from_data({"platform": "P", "platform_prefixes": ["203.0.113.0/24"], "stage": 50, "rows": [
@@ -77,6 +78,8 @@ def _kinds(msgs):
                          4: "flow-delete-strict"}[m.command], m.priority, m.cookie))
         elif isinstance(m, parser.OFPBarrierRequest):
             out.append(("barrier",))
+        elif isinstance(m, parser.OFPMeterStatsRequest):
+            out.append(("meter-stats", m.meter_id))
     return out
 
 
@@ -110,7 +113,9 @@ def test_period_boundary_sends_only_meter_modifies(app_and_clock):
     mono.t = 1.0  # 06:59 + 60 s x 60 = 07:59
     diffs = app.apply_all(wait=False)
     assert diffs[0x1075].meters_changed == 2
-    assert _kinds(dp.sent) == [("meter-modify", 1, 2000), ("meter-modify", 2, 2000), ("barrier",)]
+    # the meters' closing reading is asked first, on the same connection
+    assert _kinds(dp.sent) == [("meter-stats", ofp.OFPM_ALL), ("meter-modify", 1, 2000),
+                               ("meter-modify", 2, 2000), ("barrier",)]
     dp.sent.clear()
     assert app.apply_all(wait=False)[0x1075].empty and dp.sent == []
     assert app.st.applied_log[-1]["rates_kbps"] == {"1": 2000, "2": 2000}
@@ -155,34 +160,96 @@ def test_flow_stats_reply_makes_rows(app_and_clock):
     assert app.st.latest[("KZ-75", "platform", "down")] is row
 
 
-def test_meter_reply_asked_before_a_modify_is_ignored(app_and_clock):
+def _meter_reply(dp, xid, in_bytes, drop_bytes, meter_id=1):
+    band = SimpleNamespace(packet_band_count=drop_bytes // 1200, byte_band_count=drop_bytes)
+    body = [SimpleNamespace(meter_id=meter_id, byte_in_count=in_bytes, band_stats=[band])]
+    return SimpleNamespace(msg=SimpleNamespace(datapath=dp, body=body, flags=0, xid=xid))
+
+
+def _flow_reply(dp, bytes_down):
+    body = [SimpleNamespace(cookie=1, byte_count=bytes_down, table_id=0)]
+    return SimpleNamespace(msg=SimpleNamespace(datapath=dp, body=body, flags=0, xid=0))
+
+
+def _ask(app, dp) -> int:
+    """What the poller sends: a meter stats request; its xid."""
+    app._ask_meters(dp, closing=False)
+    return dp.sent[-1].xid
+
+
+def test_period_change_asks_each_switch_for_meter_stats_before_the_modify(app_and_clock):
+    app, mono = app_and_clock
+    rows = [dict(r, region=region) for r in D.to_data()["rows"] for region in ("KZ-75", "KZ-71")]
+    app.st._directive = directive_from_data(dict(D.to_data(), rows=rows))
+    dps = [FakeDatapath(0x1075), FakeDatapath(0x1071)]
+    for dp in dps:
+        app.switch_features(_features(dp))
+        app.datapaths[dp.id] = dp
+        dp.sent.clear()
+    mono.t = 1.0
+    app.apply_all(wait=False)
+    for dp in dps:
+        assert _kinds(dp.sent) == [("meter-stats", ofp.OFPM_ALL), ("meter-modify", 1, 2000),
+                                   ("meter-modify", 2, 2000), ("barrier",)], hex(dp.id)
+        dpid, gens, closing = dp.id, *app._meter_req[(dp.id, dp.sent[0].xid)][1:]
+        assert closing and gens == {1: 1, 2: 1}  # asked while the first generation was in force
+        assert app._meter_gen[(dpid, 1)] == 2
+
+
+def test_interval_spanning_a_modify_is_exact_from_the_closing_reading(app_and_clock):
     app, mono = app_and_clock
     dp = FakeDatapath(0x1075)
     app.switch_features(_features(dp))
     app.datapaths[dp.id] = dp
+    app.meter_stats_reply(_meter_reply(dp, _ask(app, dp), 1_000_000, 400_000))
+    app.flow_stats_reply(_flow_reply(dp, 1_000_000))
+    mono.t = 1.0  # 07:59: the meters are modified; the switch answers the closing request first
+    app.apply_all(wait=False)
+    closing_xid = [m for m in dp.sent if isinstance(m, parser.OFPMeterStatsRequest)][-1].xid
+    app.meter_stats_reply(_meter_reply(dp, closing_xid, 1_100_000, 450_000))
+    assert app.st.drops.totals[(0x1075, 1)][1] == 450_000
+    mono.t = 2.0
+    app.meter_stats_reply(_meter_reply(dp, _ask(app, dp), 150_000, 0))  # new meter: from zero
+    app.flow_stats_reply(_flow_reply(dp, 1_250_000))
+    row = app.st.latest[("KZ-75", "platform", "down")]
+    assert row.offered_wire_kbps == pytest.approx((100_000 + 150_000) * 8 / 1000 / 2.0)  # over 2 s
+    assert row.wire_kbps == pytest.approx((100_000 - 50_000 + 150_000) * 8 / 1000 / 2.0)
+    assert app.st.health()["meter_interval_fallbacks"] == 0
 
-    def meter_reply(xid, packets, nbytes):
-        band = SimpleNamespace(packet_band_count=packets, byte_band_count=nbytes)
-        body = [SimpleNamespace(meter_id=1, byte_in_count=10 * nbytes, band_stats=[band])]
-        return SimpleNamespace(msg=SimpleNamespace(datapath=dp, body=body, flags=0, xid=xid))
 
-    def ask():
-        req = parser.OFPMeterStatsRequest(dp, 0, ofp.OFPM_ALL)
-        dp.set_xid(req)
-        app._meter_req_gen[(dp.id, req.xid)] = app._meter_gen.get(dp.id, 0)
-        return req.xid
-
-    app.meter_stats_reply(meter_reply(ask(), 10, 12_000))
+def test_meter_reply_asked_before_a_modify_keeps_its_generation(app_and_clock):
+    app, mono = app_and_clock
+    dp = FakeDatapath(0x1075)
+    app.switch_features(_features(dp))
+    app.datapaths[dp.id] = dp
+    app.meter_stats_reply(_meter_reply(dp, _ask(app, dp), 120_000, 12_000))
     assert app.st.drops.totals[(0x1075, 1)] == (10, 12_000)
-    stale = ask()
+    early = _ask(app, dp)
     mono.t = 1.0  # 07:59: the meters are modified, their counters restart on the switch
     app.apply_all(wait=False)
-    app.meter_stats_reply(meter_reply(stale, 15, 18_000))  # counted before the modify
-    assert app.st.drops.totals[(0x1075, 1)] == (10, 12_000)
-    assert app.st.meter_readings == {}  # this poll has no usable meter reading
-    app.meter_stats_reply(meter_reply(ask(), 2, 2_400))  # after the modify: from zero
-    assert app.st.drops.totals[(0x1075, 1)] == (12, 14_400)
-    assert app.st.meter_readings[0x1075][1].dropped_bytes == 2_400
+    closing_xid = dp.sent[-4].xid
+    app.meter_stats_reply(_meter_reply(dp, early, 180_000, 18_000))  # counted before the modify
+    assert app.st.meter_readings[0x1075][1].generation == 1
+    app.meter_stats_reply(_meter_reply(dp, closing_xid, 190_000, 19_200))
+    assert app.st.drops.totals[(0x1075, 1)] == (16, 19_200)
+    app.meter_stats_reply(_meter_reply(dp, _ask(app, dp), 24_000, 2_400))  # after the modify: from zero
+    assert app.st.drops.totals[(0x1075, 1)] == (18, 21_600)
+    assert app.st.meter_readings[0x1075][1] == MeterReading(24_000, 2_400, 2)
+
+
+def test_meter_reply_of_an_earlier_connection_is_ignored(app_and_clock):
+    app, _ = app_and_clock
+    old = FakeDatapath(0x1075)
+    app.switch_features(_features(old))
+    app.datapaths[old.id] = old
+    stale = _ask(app, old)
+    new = FakeDatapath(0x1075)  # the switch reconnected before answering
+    app.switch_features(_features(new))
+    app.meter_stats_reply(_meter_reply(old, stale, 99_000, 9_000))
+    assert app.st.meter_readings == {} and app.st.drops.totals == {}
+    unknown = _meter_reply(new, 424242, 99_000, 9_000)
+    app.meter_stats_reply(unknown)
+    assert app.st.meter_readings == {}
 
 
 def test_dead_switch_releases_waiters(app_and_clock):

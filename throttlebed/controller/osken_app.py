@@ -4,7 +4,10 @@ Glue only: on a switch's features reply it deletes every flow and meter, then in
 (so a reconnecting switch or a restarted controller ends up with exactly the plan); it applies
 plan diffs (meter ADD/MODIFY/DELETE, flow ADD/MODIFY_STRICT/DELETE_STRICT) followed by barriers;
 a scheduler thread re-applies at period boundaries of the emulated clock and a poller thread asks
-for flow and meter statistics. The decisions live in ``plan``, ``scheduler`` and ``stats``.
+for flow and meter statistics. Just before a meter modify/delete it asks for meter statistics on the
+same connection: the switch handles a connection's messages in order, so that reply is the old
+meter's last reading (its *closing reading*, which makes an interval spanning the change exact).
+The decisions live in ``plan``, ``scheduler`` and ``stats``.
 """
 
 from __future__ import annotations
@@ -49,8 +52,9 @@ class ThrottlebedApp(app_manager.OSKenApp):
         self._apply_lock = threading.RLock()
         self._barriers: dict[tuple[int, int], threading.Event] = {}
         self._multipart: dict[tuple[int, str], list[Any]] = {}
-        self._meter_gen: dict[int, int] = {}  # dpid -> count of meter modifies/deletes sent
-        self._meter_req_gen: dict[tuple[int, int], int] = {}  # (dpid, xid) -> generation when asked
+        self._meter_gen: dict[tuple[int, int], int] = {}  # (dpid, meter id) -> adds/modifies/deletes sent
+        # (dpid, xid) of a meter stats request -> (datapath asked, generations then, closing reading?)
+        self._meter_req: dict[tuple[int, int], tuple[Any, dict[int, int], bool]] = {}
         self._stop = threading.Event()
         self.st.reapply = self.apply_all
 
@@ -95,15 +99,29 @@ class ThrottlebedApp(app_manager.OSKenApp):
                                  instructions=inst if command != ofp.OFPFC_DELETE_STRICT else [],
                                  out_port=ofp.OFPP_ANY, out_group=ofp.OFPG_ANY)
 
+    def _ask_meters(self, dp: Any, closing: bool) -> None:
+        """Send a meter stats request for all meters, tagged with their generations (apply lock held)."""
+        ofp, parser = dp.ofproto, dp.ofproto_parser
+        req = parser.OFPMeterStatsRequest(dp, 0, ofp.OFPM_ALL)
+        dp.set_xid(req)
+        gens = {m: g for (d, m), g in self._meter_gen.items() if d == dp.id}
+        self._meter_req[(dp.id, req.xid)] = (dp, gens, closing)
+        dp.send_msg(req)
+
+    def _new_generation(self, dpid: int, meter_id: int) -> None:
+        """The meter's counters (re)start from zero on the switch: added, modified or deleted."""
+        self._meter_gen[(dpid, meter_id)] = self._meter_gen.get((dpid, meter_id), 0) + 1
+
     def _send_diff(self, dp: Any, diff: PlanDiff) -> None:
         ofp = dp.ofproto
-        if diff.meters_modify or diff.meters_delete:  # meter counters restart: older replies are stale
-            self._meter_gen[dp.id] = self._meter_gen.get(dp.id, 0) + 1
+        if diff.meters_modify or diff.meters_delete:  # the closing reading of the meters about to reset
+            self._ask_meters(dp, closing=True)
         for m in diff.meters_add:
             dp.send_msg(self._meter_mod(dp, ofp.OFPMC_ADD, m, m.meter_id))
+            self._new_generation(dp.id, m.meter_id)
         for m in diff.meters_modify:
             dp.send_msg(self._meter_mod(dp, ofp.OFPMC_MODIFY, m, m.meter_id))
-            self.st.drops.mark_reset(dp.id, m.meter_id)  # OVS zeroes meter counters on modify
+            self._new_generation(dp.id, m.meter_id)  # OVS zeroes meter counters on modify
         for f in diff.flows_add:
             dp.send_msg(self._flow_mod(dp, ofp.OFPFC_ADD, f))
         for f in diff.flows_modify:
@@ -112,7 +130,7 @@ class ThrottlebedApp(app_manager.OSKenApp):
             dp.send_msg(self._flow_mod(dp, ofp.OFPFC_DELETE_STRICT, f))
         for meter_id in diff.meters_delete:
             dp.send_msg(self._meter_mod(dp, ofp.OFPMC_DELETE, None, meter_id))
-            self.st.drops.mark_reset(dp.id, meter_id)
+            self._new_generation(dp.id, meter_id)
 
     def _reset_switch(self, dp: Any) -> None:
         """Delete every flow of every table and every meter."""
@@ -121,7 +139,10 @@ class ThrottlebedApp(app_manager.OSKenApp):
                                       out_port=ofp.OFPP_ANY, out_group=ofp.OFPG_ANY,
                                       match=parser.OFPMatch()))
         dp.send_msg(parser.OFPMeterMod(dp, command=ofp.OFPMC_DELETE, flags=0, meter_id=ofp.OFPM_ALL))
-        self._meter_gen[dp.id] = self._meter_gen.get(dp.id, 0) + 1
+        for key in [k for k in self._meter_req if k[0] == dp.id]:  # asked on an earlier connection
+            del self._meter_req[key]
+        for dpid, meter_id in [k for k in self._meter_gen if k[0] == dp.id]:
+            self._new_generation(dpid, meter_id)
 
     def _barrier(self, dp: Any) -> threading.Event:
         msg = dp.ofproto_parser.OFPBarrierRequest(dp)
@@ -188,8 +209,8 @@ class ThrottlebedApp(app_manager.OSKenApp):
             with self._apply_lock:
                 self.datapaths.pop(dp.id, None)
                 self.st.switch_gone(dp.id)
-                for key in [k for k in self._meter_req_gen if k[0] == dp.id]:
-                    del self._meter_req_gen[key]
+                for key in [k for k in self._meter_req if k[0] == dp.id]:
+                    del self._meter_req[key]
                 for key in [k for k in self._barriers if k[0] == dp.id]:
                     self._barriers.pop(key).set()  # nobody will answer: do not keep waiters waiting
                 for key in [k for k in self._multipart if k[0] == dp.id]:
@@ -233,20 +254,28 @@ class ThrottlebedApp(app_manager.OSKenApp):
 
     @set_ev_cls(ofp_event.EventOFPMeterStatsReply, MAIN_DISPATCHER)
     def meter_stats_reply(self, ev: Any) -> None:
-        """Meter band drops (accumulated across modifies, which reset them)."""
-        body = self._collect(ev, "meter")
+        """Meter counters of a poll, or the closing reading of meters about to be modified/deleted.
+
+        Each meter's reading carries the generation its counters had when asked: the switch answered
+        before it applied any later modify. A reply to a request this connection did not send (the
+        switch reconnected meanwhile) is ignored.
+        """
+        dp = ev.msg.datapath
+        body = self._collect(ev, f"meter-{ev.msg.xid}")
         if body is None:
             return
-        dpid = ev.msg.datapath.id
-        asked_gen = self._meter_req_gen.pop((dpid, ev.msg.xid), None)
-        generation = self._meter_gen.get(dpid, 0)
-        if asked_gen is not None and asked_gen != generation:
-            self.st.discard_meter_readings(dpid)
-            return  # asked before a meter modify/delete: counts of meters that no longer exist
+        with self._apply_lock:
+            tag = self._meter_req.pop((dp.id, ev.msg.xid), None)
+        if tag is None or tag[0] is not dp:
+            return
+        _, gens, closing = tag
+        record = self.st.record_closing_meter if closing else self.st.record_meter
         for s in body:
+            if s.meter_id not in gens:
+                continue  # not a meter this controller installed
             packets = sum(b.packet_band_count for b in s.band_stats)
             nbytes = sum(b.byte_band_count for b in s.band_stats)
-            self.st.record_meter(dpid, s.meter_id, s.byte_in_count, packets, nbytes, generation)
+            record(dp.id, s.meter_id, s.byte_in_count, packets, nbytes, gens[s.meter_id])
 
     # ---- threads ------------------------------------------------------------------------
 
@@ -271,13 +300,12 @@ class ThrottlebedApp(app_manager.OSKenApp):
                     continue
                 ofp, parser = dp.ofproto, dp.ofproto_parser
                 try:
-                    # meters first: the flow reply then finds this poll's drop counts
-                    req = parser.OFPMeterStatsRequest(dp, 0, ofp.OFPM_ALL)
-                    dp.set_xid(req)
-                    self._meter_req_gen[(dpid, req.xid)] = self._meter_gen.get(dpid, 0)
-                    dp.send_msg(req)
-                    dp.send_msg(parser.OFPFlowStatsRequest(dp, 0, ofp.OFPTT_ALL, ofp.OFPP_ANY,
-                                                           ofp.OFPG_ANY, 0, 0, parser.OFPMatch()))
+                    # meters first: the flow reply then finds this poll's meter readings; under the
+                    # apply lock so that no meter change slips between tagging and sending
+                    with self._apply_lock:
+                        self._ask_meters(dp, closing=False)
+                        dp.send_msg(parser.OFPFlowStatsRequest(dp, 0, ofp.OFPTT_ALL, ofp.OFPP_ANY,
+                                                               ofp.OFPG_ANY, 0, 0, parser.OFPMatch()))
                 except Exception as e:
                     self.st.errors.append(f"poll {dpid:#x}: {type(e).__name__}: {e}")
             next_s += interval_s

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hmac
 import json
+import logging
 import threading
 import time
 from collections import deque
@@ -35,6 +36,8 @@ from throttlebed.controller.scheduler import next_boundary
 from throttlebed.controller.stats import CSV_COLUMNS, DropCounter, FlowRateTracker, MeterReading, StatsRow
 from throttlebed.directive.schema import Directive, directive_from_data
 from throttlebed.errors import InputError
+
+LOG = logging.getLogger("throttlebed.controller")
 
 
 @dataclass(frozen=True)
@@ -158,7 +161,11 @@ class ControllerState:
             if region is None:
                 return []
             meters = {COOKIE_PLATFORM[d]: fresh[METER_IDS[d]] for d in DIRECTIONS if METER_IDS[d] in fresh}
+            fallbacks = self.tracker.fallback_intervals
             rows = self.tracker.update(dpid, region, bytes_by_cookie, mono_s, self.clock.local_at, meters)
+            if self.tracker.fallback_intervals > fallbacks:
+                LOG.info("switch %#x: interval across a meter change without its closing reading: "
+                         "passed bytes estimated from flow counters", dpid)
             for r in rows:
                 self.latest[(r.region, r.traffic, r.direction)] = r
             self.stats_sink.write(rows)
@@ -168,14 +175,18 @@ class ControllerState:
                      generation: int) -> None:
         """One meter's counters of this poll (``generation`` changes whenever they restart)."""
         with self.lock:
-            self.drops.update(dpid, meter_id, drop_packets, drop_bytes)
+            self.drops.update(dpid, meter_id, drop_packets, drop_bytes, generation)
             self.meter_readings.setdefault(dpid, {})[meter_id] = MeterReading(in_bytes, drop_bytes,
                                                                                 generation)
 
-    def discard_meter_readings(self, dpid: int) -> None:
-        """This poll's meter readings of ``dpid`` are stale (a meter changed meanwhile)."""
+    def record_closing_meter(self, dpid: int, meter_id: int, in_bytes: int, drop_packets: int,
+                             drop_bytes: int, generation: int) -> None:
+        """A meter's counters read just before it was modified or deleted: the end of ``generation``."""
         with self.lock:
-            self.meter_readings.pop(dpid, None)
+            self.drops.update(dpid, meter_id, drop_packets, drop_bytes, generation)
+            cookie = next((COOKIE_PLATFORM[d] for d in DIRECTIONS if METER_IDS[d] == meter_id), None)
+            if cookie is not None:
+                self.tracker.close_generation(dpid, cookie, MeterReading(in_bytes, drop_bytes, generation))
 
     def switch_connected(self, dpid: int) -> None:
         """A switch (re)connected: it holds nothing of ours once reset, its counters restart."""
@@ -258,6 +269,7 @@ class ControllerState:
                     "directive": self._directive is not None,
                     "local_time": self.local_now().isoformat(timespec="milliseconds"),
                     "time_scale": self.settings.time_scale,
+                    "meter_interval_fallbacks": self.tracker.fallback_intervals,
                     "recent_errors": list(self.errors)[-5:]}
 
     # ---- PUT /directive -----------------------------------------------------------------

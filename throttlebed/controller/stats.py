@@ -5,7 +5,10 @@ Open vSwitch counts a packet on its flow before the meter may drop it, so flow c
 dropped bytes, both read from the meter (the userspace datapath updates meter counters at once,
 flow counters only when its revalidators next run, so mixing the two is noisy). ``OFPMC_MODIFY``
 resets a meter's counters (STACK.md pitfall 3): each meter reading carries the generation of its
-counters, and an interval that spans a reset (or has no meter) falls back to the flow counters,
+counters, and the adapter reads the meter just before each modify/delete (same connection, so the
+switch answers before it applies the change): that *closing reading* ends the old generation. An
+interval spanning changes then adds up each generation's part exactly (``meter_span_bytes``). Only
+when a closing reading is missing (or there is no meter) does it fall back to the flow counters,
 which survive modifications, minus what the meter dropped since it (re)started.
 ``wire_kbps`` is what passed, on the wire; ``kbps`` is the same in model units
 (``wire_kbps / rate_scale``), comparable with directive caps; ``offered_wire_kbps`` is before the
@@ -101,16 +104,59 @@ class _Reading:
     mono_s: float
 
 
-def interval_bytes(flow_prev: int, flow_cur: int, meter_prev: MeterReading | None,
-                   meter_cur: MeterReading | None) -> tuple[int, int]:
-    """(offered, passed) bytes of one direction over one interval."""
-    if meter_cur is not None and meter_prev is not None and meter_cur.generation == meter_prev.generation:
-        offered = counter_delta(meter_prev.in_bytes, meter_cur.in_bytes)
-        return offered, max(0, offered - counter_delta(meter_prev.dropped_bytes, meter_cur.dropped_bytes))
+def meter_span_bytes(meter_prev: MeterReading, meter_cur: MeterReading,
+                     closing: Mapping[int, MeterReading]) -> tuple[int, int] | None:
+    """(offered, passed) bytes between two readings of a meter, from its counters alone.
+
+    ``closing``: by generation, the meter's last reading before that generation ended (a modify or
+    delete). Exact across any number of changes; None if a generation in between has no closing
+    reading (the meter was absent for a while, or the reading was lost).
+    """
+    if meter_cur.generation < meter_prev.generation:
+        return None
+    in_bytes = dropped = 0
+    start = meter_prev
+    for gen in range(meter_prev.generation, meter_cur.generation):
+        end = closing.get(gen)
+        if end is None:
+            return None
+        in_bytes += counter_delta(start.in_bytes, end.in_bytes)
+        dropped += counter_delta(start.dropped_bytes, end.dropped_bytes)
+        start = MeterReading(0, 0, gen + 1)  # the next generation counts from zero
+    in_bytes += counter_delta(start.in_bytes, meter_cur.in_bytes)
+    dropped += counter_delta(start.dropped_bytes, meter_cur.dropped_bytes)
+    return in_bytes, max(0, in_bytes - dropped)
+
+
+def _interval(flow_prev: int, flow_cur: int, meter_prev: MeterReading | None,
+              meter_cur: MeterReading | None,
+              closing: Mapping[int, MeterReading]) -> tuple[int, int, bool]:
+    """(offered, passed, exact) bytes of one direction over one interval."""
+    if meter_cur is not None and meter_prev is not None:
+        span = meter_span_bytes(meter_prev, meter_cur, closing)
+        if span is not None:
+            return span[0], span[1], True
     offered = counter_delta(flow_prev, flow_cur)
-    if meter_cur is not None:  # the meter (re)started within the interval: its drops are all in it
-        return offered, max(0, offered - meter_cur.dropped_bytes)
-    return offered, offered
+    if meter_cur is not None:  # fallback: the meter (re)started within the interval, no closing reading
+        return offered, max(0, offered - meter_cur.dropped_bytes), False
+    if meter_prev is not None:  # the meter was deleted: drop what it dropped before it went
+        dropped = sum(counter_delta(meter_prev.dropped_bytes, c.dropped_bytes) if g == meter_prev.generation
+                      else c.dropped_bytes for g, c in closing.items() if g >= meter_prev.generation)
+        return offered, max(0, offered - dropped), True
+    return offered, offered, True
+
+
+def interval_bytes(flow_prev: int, flow_cur: int, meter_prev: MeterReading | None,
+                   meter_cur: MeterReading | None,
+                   closing: Mapping[int, MeterReading] | None = None) -> tuple[int, int]:
+    """(offered, passed) bytes of one direction over one interval.
+
+    From the meter's counters when it lasted or every generation in between has its ``closing``
+    reading (``meter_span_bytes``). Fallback, only without a closing reading: flow bytes minus what
+    the current meter dropped since it started (misses what the old meter dropped in the interval).
+    """
+    offered, passed, _ = _interval(flow_prev, flow_cur, meter_prev, meter_cur, closing or {})
+    return offered, passed
 
 
 class FlowRateTracker:
@@ -119,6 +165,8 @@ class FlowRateTracker:
     def __init__(self, rate_scale: float = 1.0, uplink_split: bool = False):
         self.rate_scale = rate_scale
         self._prev: dict[int, _Reading] = {}
+        self._closing: dict[int, dict[int, dict[int, MeterReading]]] = {}  # dpid -> cookie -> gen -> reading
+        self.fallback_intervals = 0  # intervals across a meter change with no closing reading
         self.meaning = dict(COOKIE_MEANING)
         if uplink_split:  # the default flow then only sees traffic from the users' side
             self.meaning[COOKIE_OTHER] = ("other", "up")
@@ -126,6 +174,11 @@ class FlowRateTracker:
     def forget(self, dpid: int) -> None:
         """Drop the switch's reading (it disconnected; its counters will restart)."""
         self._prev.pop(dpid, None)
+        self._closing.pop(dpid, None)
+
+    def close_generation(self, dpid: int, cookie: int, reading: MeterReading) -> None:
+        """The last reading of a meter generation, taken just before the meter was modified/deleted."""
+        self._closing.setdefault(dpid, {}).setdefault(cookie, {})[reading.generation] = reading
 
     def update(self, dpid: int, region: str, bytes_by_cookie: Mapping[int, int], mono_s: float,
                local_at: Callable[[float], datetime],
@@ -145,16 +198,24 @@ class FlowRateTracker:
         if interval_s <= 0:
             return []
         local_start = local_at(prev.mono_s)
+        closing = self._closing.get(dpid, {})
         rows = []
         for cookie, nbytes in sorted(bytes_by_cookie.items()):
             if cookie not in self.meaning:
                 continue
             traffic, direction = self.meaning[cookie]
-            offered, passed = interval_bytes(prev.bytes_by_cookie.get(cookie, 0), nbytes,
-                                             prev.meters.get(cookie), cur_meters.get(cookie))
+            offered, passed, exact = _interval(prev.bytes_by_cookie.get(cookie, 0), nbytes,
+                                               prev.meters.get(cookie), cur_meters.get(cookie),
+                                               closing.get(cookie, {}))
+            if not exact:
+                self.fallback_intervals += 1
             wire = kbps_from_bytes(passed, interval_s)
             rows.append(StatsRow(local_start, region, direction, traffic, wire / self.rate_scale, wire,
                                  SOURCE, kbps_from_bytes(offered, interval_s)))
+        for cookie, by_gen in closing.items():  # keep only generations a later interval may still span
+            meter = cur_meters.get(cookie)
+            for gen in [g for g in by_gen if meter is None or g < meter.generation]:
+                del by_gen[gen]
         return rows
 
 
@@ -163,11 +224,23 @@ class DropCounter:
 
     def __init__(self) -> None:
         self._last: dict[tuple[int, int], tuple[int, int]] = {}
+        self._gen: dict[tuple[int, int], int] = {}
         self.totals: dict[tuple[int, int], tuple[int, int]] = {}
 
-    def update(self, dpid: int, meter_id: int, packets: int, nbytes: int) -> tuple[int, int]:
-        """Record a meter's band counters; return its total (packets, bytes) dropped so far."""
+    def update(self, dpid: int, meter_id: int, packets: int, nbytes: int,
+               generation: int | None = None) -> tuple[int, int]:
+        """Record a meter's band counters; return its total (packets, bytes) dropped so far.
+
+        With ``generation``: a newer one counts from zero, an older one (a late reply) is ignored.
+        """
         key = (dpid, meter_id)
+        if generation is not None:
+            last_gen = self._gen.get(key)
+            if last_gen is not None and generation < last_gen:
+                return self.totals.get(key, (0, 0))
+            if last_gen is not None and generation > last_gen:
+                self._last[key] = (0, 0)
+            self._gen[key] = generation
         last_p, last_b = self._last.get(key, (0, 0))
         tot_p, tot_b = self.totals.get(key, (0, 0))
         tot = (tot_p + counter_delta(last_p, packets), tot_b + counter_delta(last_b, nbytes))
@@ -177,7 +250,7 @@ class DropCounter:
 
     def clear(self, dpid: int) -> None:
         """Forget a switch's meters (it reconnected: its flow counters restart too)."""
-        for d in (self._last, self.totals):
+        for d in (self._last, self._gen, self.totals):
             for key in [k for k in d if k[0] == dpid]:
                 del d[key]
 
