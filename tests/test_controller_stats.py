@@ -16,6 +16,7 @@ from throttlebed.controller.stats import (
     counter_delta,
     interval_bytes,
     kbps_from_bytes,
+    meter_span_bytes,
     sum_by_cookie,
 )
 from throttlebed.measurements import validate_measurements
@@ -111,6 +112,84 @@ def test_interval_across_a_meter_reset_uses_flow_counters():
     assert interval_bytes(1_000_000, 1_400_000, prev, None) == (400_000, 400_000)  # meter removed
     same = MeterReading(9_300_000, 5_100_000, 1)
     assert interval_bytes(0, 0, prev, same) == (300_000, 200_000)
+
+
+def test_interval_spanning_one_modify_is_exact_with_the_closing_reading():
+    prev = MeterReading(1_000_000, 400_000, 1)
+    closing = {1: MeterReading(1_300_000, 550_000, 1)}  # old meter, read just before the modify
+    cur = MeterReading(200_000, 80_000, 2)  # new meter, from zero
+    # offered: 300 kB + 200 kB; dropped: 150 kB + 80 kB (the fallback would say 500 - 80 = 420 kB passed)
+    assert interval_bytes(5_000_000, 5_490_000, prev, cur, closing) == (500_000, 270_000)
+    assert meter_span_bytes(prev, cur, closing) == (500_000, 270_000)
+    t = FlowRateTracker(rate_scale=0.1)
+    t.update(1, "KZ-75", {1: 5_000_000}, 0.0, local_at, {1: prev})
+    t.close_generation(1, 1, closing[1])
+    down = t.update(1, "KZ-75", {1: 5_490_000}, 2.0, local_at, {1: cur})[0]
+    assert down.offered_wire_kbps == pytest.approx(2000.0)  # 500 kB in 2 s
+    assert down.wire_kbps == pytest.approx(1080.0)  # 270 kB in 2 s
+    assert t.fallback_intervals == 0
+
+
+def test_interval_spanning_two_modifies_is_exact():
+    prev = MeterReading(1_000_000, 400_000, 4)
+    closing = {4: MeterReading(1_100_000, 450_000, 4), 5: MeterReading(60_000, 10_000, 5)}
+    cur = MeterReading(90_000, 30_000, 6)
+    # offered 100 + 60 + 90 kB, dropped 50 + 10 + 30 kB
+    assert interval_bytes(0, 0, prev, cur, closing) == (250_000, 160_000)
+    t = FlowRateTracker()
+    t.update(7, "KZ-10", {2: 0}, 0.0, local_at, {2: prev})
+    for reading in closing.values():
+        t.close_generation(7, 2, reading)
+    up = t.update(7, "KZ-10", {2: 240_000}, 1.0, local_at, {2: cur})[0]
+    assert (up.direction, up.offered_wire_kbps, up.wire_kbps) == ("up", 2000.0, 1280.0)
+    assert t.fallback_intervals == 0
+    after = t.update(7, "KZ-10", {2: 300_000}, 2.0, local_at, {2: MeterReading(150_000, 50_000, 6)})[0]
+    assert after.wire_kbps == pytest.approx(320.0)  # 60 kB in, 20 kB dropped: same generation again
+
+
+def test_interval_without_a_closing_reading_falls_back_and_is_counted():
+    prev = MeterReading(1_000_000, 400_000, 1)
+    cur = MeterReading(200_000, 80_000, 3)
+    only_first = {1: MeterReading(1_300_000, 550_000, 1)}  # generation 2 was never closed
+    assert meter_span_bytes(prev, cur, only_first) is None
+    # flow offered minus the drops known: generation 1 (150 kB) and the current one (80 kB)
+    assert interval_bytes(5_000_000, 5_490_000, prev, cur, only_first) == (490_000, 260_000)
+    assert interval_bytes(5_000_000, 5_490_000, prev, cur) == (490_000, 410_000)
+    t = FlowRateTracker()
+    t.update(1, "KZ-75", {1: 5_000_000, 0: 0}, 0.0, local_at, {1: prev})
+    rows = t.update(1, "KZ-75", {1: 5_490_000, 0: 100}, 1.0, local_at, {1: cur})
+    down = next(r for r in rows if r.direction == "down")
+    assert down.wire_kbps == pytest.approx(3280.0)  # 410 kB in 1 s, as before the closing readings
+    assert t.fallback_intervals == 1  # other traffic (no meter) is not a fallback
+
+
+def test_closing_reading_of_a_deleted_meter_counts_its_last_drops():
+    prev = MeterReading(1_000_000, 400_000, 2)
+    closing = {2: MeterReading(1_200_000, 500_000, 2)}
+    # the period ended: flows now unmetered; the flow counters give what was offered
+    assert interval_bytes(3_000_000, 3_600_000, prev, None, closing) == (600_000, 500_000)
+    assert interval_bytes(3_000_000, 3_600_000, prev, None) == (600_000, 600_000)
+    t = FlowRateTracker()
+    t.update(1, "KZ-75", {1: 0}, 0.0, local_at)  # unmetered period
+    added = t.update(1, "KZ-75", {1: 500_000}, 1.0, local_at, {1: MeterReading(300_000, 100_000, 1)})[0]
+    assert added.wire_kbps == pytest.approx(3200.0)  # 500 kB offered, 100 kB dropped by the new meter
+    t.update(1, "KZ-75", {1: 600_000}, 2.0, local_at, {1: MeterReading(360_000, 120_000, 1)})
+    t.close_generation(1, 1, MeterReading(400_000, 130_000, 1))
+    gone = t.update(1, "KZ-75", {1: 900_000}, 3.0, local_at)[0]  # meter deleted within the interval
+    assert gone.wire_kbps == pytest.approx(2320.0)  # 300 kB offered, 10 kB dropped before the delete
+    assert t.fallback_intervals == 0
+    t.update(1, "KZ-75", {1: 900_000}, 4.0, local_at, {1: MeterReading(0, 0, 3)})
+    t.update(1, "KZ-75", {1: 900_000}, 5.0, local_at)  # deleted again, its closing reading lost
+    assert t.fallback_intervals == 1
+
+
+def test_drop_counter_follows_generations():
+    d = DropCounter()
+    assert d.update(1, 1, 10, 15_000, generation=1) == (10, 15_000)
+    assert d.update(1, 1, 12, 18_000, generation=1) == (12, 18_000)  # the closing reading
+    assert d.update(1, 1, 3, 4_500, generation=2) == (15, 22_500)  # new generation: from zero
+    assert d.update(1, 1, 11, 16_000, generation=1) == (15, 22_500)  # a late reply of the old one
+    assert d.update(1, 1, 5, 7_500, generation=2) == (17, 25_500)
 
 
 def test_drop_counter_clear_on_reconnect():

@@ -136,14 +136,25 @@ def _interval(flow_prev: int, flow_cur: int, meter_prev: MeterReading | None,
         span = meter_span_bytes(meter_prev, meter_cur, closing)
         if span is not None:
             return span[0], span[1], True
+    # flow counters (they survive meter changes) minus whatever the meters are known to have dropped
     offered = counter_delta(flow_prev, flow_cur)
-    if meter_cur is not None:  # fallback: the meter (re)started within the interval, no closing reading
-        return offered, max(0, offered - meter_cur.dropped_bytes), False
-    if meter_prev is not None:  # the meter was deleted: drop what it dropped before it went
-        dropped = sum(counter_delta(meter_prev.dropped_bytes, c.dropped_bytes) if g == meter_prev.generation
-                      else c.dropped_bytes for g, c in closing.items() if g >= meter_prev.generation)
-        return offered, max(0, offered - dropped), True
-    return offered, offered, True
+    dropped = 0
+    for gen, end in closing.items():  # generations that ended within the interval
+        if meter_prev is not None and gen < meter_prev.generation:
+            continue
+        if meter_cur is not None and gen >= meter_cur.generation:
+            continue
+        start = meter_prev.dropped_bytes if meter_prev is not None and gen == meter_prev.generation else 0
+        dropped += counter_delta(start, end.dropped_bytes)
+    if meter_cur is not None:  # the current generation started within the interval
+        dropped += meter_cur.dropped_bytes
+    if meter_prev is None:  # no meter before (or a newly added one): nothing else was dropped
+        exact = True
+    elif meter_cur is None:  # the meter was deleted: exact if its last generation was closed
+        exact = meter_prev.generation in closing
+    else:  # a generation in between has no closing reading: what it dropped is missing
+        exact = False
+    return offered, max(0, offered - dropped), exact
 
 
 def interval_bytes(flow_prev: int, flow_cur: int, meter_prev: MeterReading | None,
@@ -152,8 +163,9 @@ def interval_bytes(flow_prev: int, flow_cur: int, meter_prev: MeterReading | Non
     """(offered, passed) bytes of one direction over one interval.
 
     From the meter's counters when it lasted or every generation in between has its ``closing``
-    reading (``meter_span_bytes``). Fallback, only without a closing reading: flow bytes minus what
-    the current meter dropped since it started (misses what the old meter dropped in the interval).
+    reading (``meter_span_bytes``). Fallback, only when a closing reading is missing: flow bytes
+    minus what the current meter dropped since it started and what closed generations dropped
+    (misses what an unclosed generation dropped in the interval).
     """
     offered, passed, _ = _interval(flow_prev, flow_cur, meter_prev, meter_cur, closing or {})
     return offered, passed
