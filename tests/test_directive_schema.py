@@ -3,7 +3,9 @@
 import copy
 
 import pytest
+import yaml
 
+from tests.cli_util import run_cli
 from throttlebed.directive.regions import all_regions, get_region
 from throttlebed.directive.schema import directive_from_data, parse_directive_text
 from throttlebed.errors import InputError
@@ -44,7 +46,7 @@ def test_good_directive_and_its_views():
     assert d.uncovered() == {"KZ-75": ["07:00-22:00"], "KZ-71": ["02:00-22:00"]}
 
 
-@pytest.mark.parametrize(
+BAD_DIRECTIVES = pytest.mark.parametrize(
     ("data", "expected"),
     [
         (with_row(0, region="KZ-99"), "d.yaml: rows[0].region: unknown region 'KZ-99'"),
@@ -62,6 +64,9 @@ def test_good_directive_and_its_views():
         ({**GOOD, "platform_prefixes": ["300.1.1.0/24"]}, "d.yaml: platform_prefixes[0]:"),
     ],
 )
+
+
+@BAD_DIRECTIVES
 def test_each_rule_names_row_and_field(data, expected):
     with pytest.raises(InputError) as err:
         directive_from_data(data, source="d.yaml")
@@ -85,3 +90,22 @@ def test_yaml_syntax_error_names_line():
 def test_not_a_mapping():
     with pytest.raises(InputError, match="must be a mapping"):
         parse_directive_text("- 1\n- 2\n", source="d.yaml")
+
+
+@BAD_DIRECTIVES
+def test_check_command_exits_2_with_one_line(tmp_path, data, expected):
+    path = tmp_path / "d.yaml"
+    path.write_text(yaml.safe_dump(data, allow_unicode=True))
+    res = run_cli("directive", "check", path)
+    assert res.code == 2
+    assert res.out == ""
+    assert res.err.startswith(f"throttlebed: error: {tmp_path}/{expected}")
+    assert res.err.count("\n") == 1
+
+
+def test_check_command_accepts_good_directive(tmp_path):
+    path = tmp_path / "d.json"
+    path.write_text(yaml.safe_dump(GOOD))
+    res = run_cli("directive", "check", path, "--json")
+    assert res.code == 0
+    assert '"rows": 3' in res.out

@@ -69,7 +69,8 @@ class WorkCalendar:
         raise InputError(
             f"{day.isoformat()}: the working-day calendar covers {self.first_year}-{self.last_year} "
             f"(decree transfers of {day.year} unknown: add them to {self.source}"
-            + (", or accept unconfirmed years)" if day.year > self.last_year else ")"),
+            + (", or pass --unconfirmed-years to use the holidays package alone)"
+               if day.year > self.last_year else ")"),
             where=where,
         )
 
