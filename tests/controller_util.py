@@ -132,3 +132,18 @@ class Controller:
         except subprocess.TimeoutExpired:
             self.proc.kill()
             return self.proc.wait(timeout=5)
+
+
+# The sending half of the small UDP tools the traffic tests run inside namespaces: argv
+# ``send HOST PORT KBPS DURATION_S`` paces 1200-byte datagrams (1242 bytes on the wire) at KBPS.
+UDP_SEND_BRANCH = r'''
+else:
+    host, port, kbps, dur = sys.argv[2], int(sys.argv[3]), float(sys.argv[4]), float(sys.argv[5])
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); payload = b"x" * 1200
+    gap, t = 1242 * 8 / 1000 / kbps, time.monotonic(); end = t + dur
+    while t < end:
+        s.sendto(payload, (host, port)); t += gap
+        d = t - time.monotonic()
+        if d > 0:
+            time.sleep(d)
+'''

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.controller_util import Controller, bridges, free_port, http, sh
+from tests.controller_util import UDP_SEND_BRANCH, Controller, bridges, free_port, http, sh
 from tests.test_controller_traffic import namespaces
 
 pytestmark = pytest.mark.emulation
@@ -32,16 +32,7 @@ if sys.argv[1] == "recv":
             continue
         out.append(f"{time.monotonic():.6f} {n + 42}")  # + Ethernet/IP/UDP headers
     print("\n".join(out))
-else:
-    host, port, kbps, dur = sys.argv[2], int(sys.argv[3]), float(sys.argv[4]), float(sys.argv[5])
-    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); payload = b"x" * 1200
-    gap, t = 1242 * 8 / 1000 / kbps, time.monotonic(); end = t + dur
-    while t < end:
-        s.sendto(payload, (host, port)); t += gap
-        d = t - time.monotonic()
-        if d > 0:
-            time.sleep(d)
-'''
+''' + UDP_SEND_BRANCH
 
 
 def _directive(cap_kbps: int) -> dict:

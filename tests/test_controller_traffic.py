@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.controller_util import Controller, bridges, free_port, http, sh
+from tests.controller_util import UDP_SEND_BRANCH, Controller, bridges, free_port, http, sh
 
 pytestmark = pytest.mark.emulation
 
@@ -29,16 +29,7 @@ if sys.argv[1] == "recv":
             continue
         now = time.monotonic(); first = first or now; last = now; total += n + 42  # + Ethernet/IP/UDP
     print(total, (last - first) if first else 0.0)
-else:
-    host, port, kbps, dur = sys.argv[2], int(sys.argv[3]), float(sys.argv[4]), float(sys.argv[5])
-    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); payload = b"x" * 1200
-    gap, t = 1242 * 8 / 1000 / kbps, time.monotonic(); end = t + dur
-    while t < end:
-        s.sendto(payload, (host, port)); t += gap
-        d = t - time.monotonic()
-        if d > 0:
-            time.sleep(d)
-'''
+''' + UDP_SEND_BRANCH
 HOSTS = {  # role: (address/prefix, routes)
     "plat": ("203.0.113.10/24", ["10.0.0.0/8"]),
     "user": ("10.75.0.2/16", ["203.0.113.0/24", "198.51.100.0/24"]),

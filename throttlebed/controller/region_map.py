@@ -7,25 +7,20 @@ The scheme: the core/gateway switch has dpid 1; the regional switch of region ``
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from pathlib import Path
 
-from throttlebed.directive.regions import is_region, region_codes
+from throttlebed.directive.regions import is_region, region_codes, region_number
 from throttlebed.errors import InputError
 from throttlebed.validation import read_json
 
 CORE_DPID = 1
-_CODE_RE = re.compile(r"^KZ-(\d{2})$")
 _DPID_MAX = 2**64 - 1
 
 
 def region_dpid(code: str) -> int:
     """The scheme's dpid of the regional switch of ``code`` (KZ-75 -> 0x1075)."""
-    m = _CODE_RE.match(code)
-    if not m or not is_region(code):
-        raise InputError(f"unknown region {code!r} (expected an ISO 3166-2 code such as KZ-75)")
-    return 0x1000 + int(m.group(1), 16)
+    return 0x1000 + int(f"{region_number(code):02d}", 16)
 
 
 def dpid_region(dpid: int) -> str | None:

@@ -71,6 +71,11 @@ def get_region(code: str) -> Region:
         raise InputError(f"unknown region {code!r} (expected an ISO 3166-2 code such as KZ-75)") from None
 
 
+def region_number(code: str) -> int:
+    """The two digits of a region's ISO code as a number (KZ-75 -> 75); InputError if unknown."""
+    return int(get_region(code).code.removeprefix("KZ-"))
+
+
 def is_region(code: str) -> bool:
     """Whether ``code`` names one of the 20 regions."""
     return code in _by_code()

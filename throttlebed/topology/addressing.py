@@ -9,26 +9,16 @@ These addresses live only inside the namespaces the testbed makes. Pure: no I/O.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv4Network
 
-from throttlebed.directive.regions import is_region
+from throttlebed.directive.regions import is_region, region_number
 from throttlebed.errors import InputError
 
 DEFAULT_PLATFORM_PREFIX = "203.0.113.0/24"
 DEFAULT_OTHER_PREFIX = "198.51.100.0/24"
 USER_SUPERNET = IPv4Network("10.0.0.0/8")
-_CODE_RE = re.compile(r"^KZ-(\d{2})$")
 _HOSTS_PER_USER_NET = 2**16 - 2
-
-
-def region_number(code: str) -> int:
-    """The two digits of ``KZ-NN`` as a number (KZ-75 -> 75)."""
-    m = _CODE_RE.match(code)
-    if not m or not is_region(code):
-        raise InputError(f"unknown region {code!r} (expected an ISO 3166-2 code such as KZ-75)")
-    return int(m.group(1))
 
 
 def user_network(code: str) -> IPv4Network:
