@@ -159,6 +159,26 @@ def test_collateral_unaffected_and_damaged():
     assert not overall_pass(cell_verdicts(base, hurt, _directive()), summary)
 
 
+def test_collateral_judged_on_the_payload_direction_only():
+    def other(down, up):
+        return pd.concat([_table(np.full(60, down), np.full(60, down), traffic="other"),
+                          _table(np.full(60, up), np.full(60, up), traffic="other", direction="up")])
+
+    base = other(400.0, 20.0)
+    fewer_acks = collateral_table(base, other(400.0, 15.0))  # up -25%: reported, not judged
+    rows = fewer_acks.set_index("direction")
+    assert rows.loc["up", "mean_change"] == pytest.approx(-0.25)
+    assert rows.loc["up", "unaffected"] is None
+    assert rows.loc["down", "unaffected"] is True
+    summary = collateral_summary(fewer_acks)
+    assert summary["unaffected"] is True and summary["judged_directions"] == ["down"]
+    assert summary["max_mean_drop"] == pytest.approx(0.0)
+
+    summary = collateral_summary(collateral_table(base, other(300.0, 20.0)))  # payload -25%
+    assert summary["unaffected"] is False
+    assert summary["max_mean_drop"] == pytest.approx(0.25)
+
+
 def test_summary_counts():
     base = _table(np.full(60, 1000.0), np.full(60, 2000.0))
     enf = _table(np.full(60, 500.0), np.full(60, 1100.0))

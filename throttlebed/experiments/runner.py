@@ -149,7 +149,8 @@ def execute(scenario: Scenario, backend: Backend | str | None = None, *, seed: i
             timings[f"enforced_{d.stage}_s"] = time.perf_counter() - t0
             cells = V.cell_verdicts(baseline, enforced, d, tol, source=source,
                                     direction=scenario.peaks.direction)
-            ctable = V.collateral_table(baseline, enforced, tol, source=source)
+            ctable = V.collateral_table(baseline, enforced, tol, source=source,
+                                        judged_direction=scenario.peaks.direction)
             stages.append(StageResult(d.stage, d, enforced, cells, ctable, V.collateral_summary(ctable, tol)))
     finally:
         if own_tmp:

@@ -37,7 +37,8 @@ of the mean; ``detectable`` when p < alpha.
 
 Collateral: non-platform traffic (``traffic == 'other'``) per region and direction, mean and max
 with and without the directive. ``unaffected`` when its mean did not drop by more than the
-collateral tolerance (more throughput for other services, freed by the cap, is not damage).
+collateral tolerance (more throughput for other services, freed by the cap, is not damage); judged
+on the payload direction (``down``), the other direction (mostly acknowledgements) only reported.
 """
 
 from __future__ import annotations
@@ -213,8 +214,14 @@ def cell_verdicts(baseline: pd.DataFrame, enforced: pd.DataFrame, directive: Dir
 
 
 def collateral_table(baseline: pd.DataFrame, enforced: pd.DataFrame,
-                     tol: Tolerances = Tolerances(), *, source: str | None = None) -> pd.DataFrame:
-    """Non-platform traffic per (region, direction) with and without the directive."""
+                     tol: Tolerances = Tolerances(), *, source: str | None = None,
+                     judged_direction: str | None = "down") -> pd.DataFrame:
+    """Non-platform traffic per (region, direction) with and without the directive.
+
+    Only ``judged_direction`` (the one carrying the services' payload) is judged ``unaffected``;
+    the other direction is mostly acknowledgements, whose volume follows how the payload arrives
+    rather than what the users get, and is reported with ``unaffected`` None.
+    """
     cols = ["region", "direction", "baseline_mean_kbps", "baseline_max_kbps", "enforced_mean_kbps",
             "enforced_max_kbps", "mean_change", "max_change", "unaffected"]
     if "traffic" not in baseline.columns or "traffic" not in enforced.columns:
@@ -235,7 +242,8 @@ def collateral_table(baseline: pd.DataFrame, enforced: pd.DataFrame,
             "baseline_mean_kbps": bm, "baseline_max_kbps": bx,
             "enforced_mean_kbps": em, "enforced_max_kbps": ex,
             "mean_change": mean_change, "max_change": _rel(ex, bx),
-            "unaffected": bool(mean_change is None or mean_change >= -tol.collateral),
+            "unaffected": (None if judged_direction is not None and direction not in (None, judged_direction)
+                           else bool(mean_change is None or mean_change >= -tol.collateral)),
         })
     return pd.DataFrame(rows, columns=cols)
 
@@ -277,11 +285,13 @@ def summarize_cells(cells: pd.DataFrame) -> dict[str, Any]:
 
 def collateral_summary(table: pd.DataFrame, tol: Tolerances = Tolerances()) -> dict[str, Any]:
     """The ``collateral`` object of verdict.json."""
-    changes = table["mean_change"].dropna()
+    judged = table[table["unaffected"].notna()]
+    changes = judged["mean_change"].dropna()
     return {
         "traffic": "other",
         "tolerance": tol.collateral,
-        "unaffected": bool(table["unaffected"].all()) if len(table) else None,
+        "judged_directions": sorted({str(d) for d in judged["direction"].dropna()}),
+        "unaffected": bool(judged["unaffected"].astype(bool).all()) if len(judged) else None,
         "max_mean_drop": _clean(-changes.min()) if len(changes) else None,
         "max_mean_change": _clean(changes.abs().max()) if len(changes) else None,
         "regions": records(table),

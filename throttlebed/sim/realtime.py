@@ -12,8 +12,10 @@ Time and rate scaling (both stated in every report):
   ``time`` the emulated local time at the start of each sampling interval.
 
 Each session goes to the user hosts of its region in turn (round-robin) and to a platform or
-other-service server in turn. At most ``max_concurrent_per_host`` TCP transfers run at once on
-one user host (64 by default); a session that would exceed it is dropped and counted. When the
+other-service server in turn. At most ``max_concurrent_per_host`` TCP transfers to one server run at
+once on one user host (64 by default; platform and other services each have their own budget, so
+slowed platform transfers never crowd out other sessions); a session that would exceed it is
+dropped and counted. When the
 table has more sessions than ``max_transfers_per_s`` (real) can start, sessions of the same host,
 class and transport that start within one *bundle* of real time are merged into one transfer
 (sizes summed, rates summed); the bundle length is stated in the result.

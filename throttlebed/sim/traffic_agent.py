@@ -10,10 +10,11 @@
     On user hosts. The schedule (a file, or stdin as the driver streams it) holds JSON lines
     ``{"at_s", "server", "port", "bytes", "rate_kbps", "duration_s", "proto"}``; each transfer
     starts at wall time ``T + at_s`` and runs concurrently with the others (asyncio), at most
-    ``--max-concurrent`` TCP transfers at once (a session that would exceed it is dropped and
-    counted). Received bytes are counted on the receiver, per bin of ``X`` wall seconds since T
-    and per (server, protocol). The result is written (atomically) when the schedule is done, on
-    SIGTERM, or at ``--until-s``.
+    ``--max-concurrent`` TCP transfers at once *per server* (a session that would exceed it is
+    dropped and counted), so transfers slowed by a platform's cap never crowd out the sessions of
+    another service, as the apps of a real user would not either. Received bytes are counted on
+    the receiver, per bin of ``X`` wall seconds since T and per (server, protocol). The result is
+    written (atomically) when the schedule is done, on SIGTERM, or at ``--until-s``.
 
 ``python -m throttlebed.sim.traffic_agent udp-send --dst IP --port P --rate-kbps R --duration-s D``
     A UDP sender at a fixed rate (the policed class of tests); the receiver counts it with
@@ -154,7 +155,7 @@ class Counters:
     dropped: int = 0
     failed: int = 0
     cut: int = 0
-    active: int = 0
+    active_by_server: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     max_active: int = 0
 
     def add(self, server: str, proto: str, n: int) -> None:
@@ -212,18 +213,19 @@ async def _session(c: Counters, s: dict[str, Any], max_concurrent: int,
         await asyncio.sleep(req["bytes"] * 8 / (req["rate_kbps"] * 1000) + 0.5)
         c.completed += 1
         return
-    if c.active >= max_concurrent:
+    server = str(s["server"])
+    if c.active_by_server[server] >= max_concurrent:
         c.dropped += 1
         return
-    c.active += 1
-    c.max_active = max(c.max_active, c.active)
+    c.active_by_server[server] += 1
+    c.max_active = max(c.max_active, c.active_by_server[server])
     try:
         await _fetch_one(c, s)
     except asyncio.CancelledError:
         c.cut += 1
         raise
     finally:
-        c.active -= 1
+        c.active_by_server[server] -= 1
 
 
 class _UdpCounter(asyncio.DatagramProtocol):
