@@ -1,8 +1,9 @@
 """The emulation backend: a day of sessions as real traffic through Open vSwitch meters.
 
-``run_emulation`` starts, in order: Open vSwitch (if it is not running), the os-ken controller as
-a subprocess (``throttlebed controller``, its emulated clock set so that it shows ``start_s`` on
-``day`` at the replay's epoch), the Mininet network of the regions, then the real-time driver.
+``run_emulation`` starts, in order: Open vSwitch (if it is not running), the Mininet network of
+the regions, the os-ken controller as a subprocess (``throttlebed controller``, its emulated clock
+set so that it shows ``start_s`` on ``day`` at the replay's epoch; relaunched with a longer lead
+when set-up outruns it), then the real-time driver.
 It returns one measurement table with both sources: the controller's flow counters
 (``ovs-flow-counters``, resampled onto the sampling grid) and the receivers' byte counts
 (``receiver``), all in model units (wire kbit/s / ``rate_scale``) and emulated local time.
