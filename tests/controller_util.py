@@ -89,16 +89,22 @@ def wait_until(check, timeout_s: float, what: str):
     raise AssertionError(f"timed out waiting for {what}; last: {last!r}")
 
 
-def http(base: str, method: str, path: str, body=None, token: str | None = None) -> tuple[int, dict | str]:
+def http_text(base: str, method: str, path: str, body=None, token: str | None = None) -> tuple[int, str]:
+    """One request to the controller's API: (status, body text); HTTP errors are answers too."""
     req = urllib.request.Request(base + path, method=method,
                                  data=json.dumps(body).encode() if body is not None else None)
     if token:
         req.add_header("Authorization", f"Bearer {token}")
     try:
         with urllib.request.urlopen(req, timeout=10) as r:
-            status, text = r.status, r.read().decode()
+            return r.status, r.read().decode()
     except urllib.error.HTTPError as e:
-        status, text = e.code, e.read().decode()
+        return e.code, e.read().decode()
+
+
+def http(base: str, method: str, path: str, body=None, token: str | None = None) -> tuple[int, dict | str]:
+    """Like ``http_text``, with a JSON body parsed."""
+    status, text = http_text(base, method, path, body, token)
     try:
         return status, json.loads(text)
     except json.JSONDecodeError:

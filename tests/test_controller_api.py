@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import json
-import urllib.error
-import urllib.request
 from datetime import datetime
 
 import pytest
 
+from tests.controller_util import http_text
 from throttlebed.controller.api import parse_listen, serve_api
 from throttlebed.controller.audit import AuditLog, token_id
 from throttlebed.controller.clock import EmulatedClock
@@ -20,18 +19,6 @@ from throttlebed.errors import InputError
 TOKEN = "tok-0123456789abcdef"
 DATA = {"platform": "P", "platform_prefixes": ["203.0.113.0/24"], "stage": 50, "rows": [
     {"region": "KZ-75", "period": "00:00-24:00", "peak_kbps": 40000, "cap_kbps": 20000}]}
-
-
-def _request(base, method, path, body=None, token=None):
-    req = urllib.request.Request(base + path, method=method,
-                                 data=json.dumps(body).encode() if body is not None else None)
-    if token:
-        req.add_header("Authorization", f"Bearer {token}")
-    try:
-        with urllib.request.urlopen(req, timeout=5) as r:
-            return r.status, r.read().decode()
-    except urllib.error.HTTPError as e:
-        return e.code, e.read().decode()
 
 
 @pytest.fixture
@@ -53,19 +40,19 @@ def test_put_needs_the_right_token_and_nothing_changes_otherwise(api, tmp_path):
     st, base = api(TOKEN)
     before = st.directive.digest()
     new = dict(DATA, stage=90, rows=[dict(DATA["rows"][0], cap_kbps=4000)])
-    assert _request(base, "PUT", "/directive", new)[0] == 401
-    assert _request(base, "PUT", "/directive", new, token="wrong-token-xyz")[0] == 401
+    assert http_text(base, "PUT", "/directive", new)[0] == 401
+    assert http_text(base, "PUT", "/directive", new, token="wrong-token-xyz")[0] == 401
     assert st.directive.digest() == before
     assert not (tmp_path / "audit.jsonl").exists()
     bad = dict(DATA, rows=[dict(DATA["rows"][0], cap_kbps=50000)])
-    status, text = _request(base, "PUT", "/directive", bad, token=TOKEN)
+    status, text = http_text(base, "PUT", "/directive", bad, token=TOKEN)
     assert status == 400
     assert json.loads(text)["error"] == "request body: rows[0]: cap_kbps 50000 is above peak_kbps 40000"
-    assert _request(base, "PUT", "/directive", ["x"], token=TOKEN)[0] == 400
-    status, text = _request(base, "PUT", "/directive", dict(DATA, platform_prefixes=[]), token=TOKEN)
+    assert http_text(base, "PUT", "/directive", ["x"], token=TOKEN)[0] == 400
+    status, text = http_text(base, "PUT", "/directive", dict(DATA, platform_prefixes=[]), token=TOKEN)
     assert status == 400 and "platform_prefixes" in json.loads(text)["error"]
     assert st.directive.digest() == before
-    status, text = _request(base, "PUT", "/directive", new, token=TOKEN)
+    status, text = http_text(base, "PUT", "/directive", new, token=TOKEN)
     assert status == 200
     digest = directive_from_data(new).digest()
     assert json.loads(text)["digest"] == digest == st.directive.digest()
@@ -79,23 +66,23 @@ def test_put_needs_the_right_token_and_nothing_changes_otherwise(api, tmp_path):
 
 def test_put_refused_without_token_file(api):
     st, base = api(None)
-    assert _request(base, "PUT", "/directive", DATA, token="anything-at-all")[0] == 403
+    assert http_text(base, "PUT", "/directive", DATA, token="anything-at-all")[0] == 403
 
 
 def test_get_views(api):
     st, base = api(TOKEN)
-    status, text = _request(base, "GET", "/directive")
+    status, text = http_text(base, "GET", "/directive")
     assert status == 200 and json.loads(text)["directive"]["stage"] == 50
-    plan = json.loads(_request(base, "GET", "/plan")[1])
+    plan = json.loads(http_text(base, "GET", "/plan")[1])
     assert plan["rate_scale"] == 0.5 and "round(cap_kbps * rate_scale)" in plan["rate_formula"]
     assert plan["switches"] == [] and plan["regions_without_switch"] == ["KZ-75"]
-    health = json.loads(_request(base, "GET", "/health")[1])
+    health = json.loads(http_text(base, "GET", "/health")[1])
     assert health["status"] == "ok" and health["switches_connected"] == 0
-    status, text = _request(base, "GET", "/metrics")
+    status, text = http_text(base, "GET", "/metrics")
     assert status == 200 and "throttlebed_switches_connected 0" in text
-    assert json.loads(_request(base, "GET", "/stats")[1])["latest"] == []
-    assert _request(base, "GET", "/nope")[0] == 404
-    assert _request(base, "PUT", "/plan", {})[0] == 405
+    assert json.loads(http_text(base, "GET", "/stats")[1])["latest"] == []
+    assert http_text(base, "GET", "/nope")[0] == 404
+    assert http_text(base, "PUT", "/plan", {})[0] == 405
 
 
 def test_parse_listen():
