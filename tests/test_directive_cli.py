@@ -161,3 +161,14 @@ def test_check_missing_file(tmp_path):
     res = run_cli("directive", "check", tmp_path / "none.yaml")
     assert res.code == 2
     assert "none.yaml: No such file or directory" in res.err
+
+
+def test_written_directive_has_the_usual_file_mode(stats_csv, tmp_path):
+    import os
+
+    out = tmp_path / "directive.yaml"
+    res = run_cli("directive", "derive", "--stats", stats_csv, "--periods", SPEC, "--stage", "10", "-o", out)
+    assert res.code == 0
+    mask = os.umask(0)
+    os.umask(mask)
+    assert out.stat().st_mode & 0o777 == 0o666 & ~mask

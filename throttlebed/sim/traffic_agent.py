@@ -1,4 +1,4 @@
-"""The testbed's own traffic generator, run inside emulated hosts (standard library only).
+"""The testbed's own traffic generator, run inside emulated hosts (standard library, light imports).
 
 ``python -m throttlebed.sim.traffic_agent serve --port 5001``
     On platform and other-service hosts. For each TCP connection it reads one JSON request line
@@ -28,17 +28,17 @@ import asyncio
 import contextlib
 import json
 import math
-import os
 import signal
 import socket
 import sys
-import tempfile
 import threading
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from throttlebed.fileio import atomic_write_text
 
 DEFAULT_PORT = 5001
 CHUNK_MAX_B = 64 * 1024
@@ -236,15 +236,6 @@ class _UdpCounter(asyncio.DatagramProtocol):
         self.c.add(addr[0], "udp", len(data))
 
 
-def write_json_atomic(path: Path, doc: dict[str, Any]) -> None:
-    """Write ``doc`` as JSON through a temporary file and a rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    with os.fdopen(fd, "w") as f:
-        json.dump(doc, f)
-    os.replace(tmp, path)
-
-
 def parse_session(line: str) -> dict[str, Any] | None:
     """One schedule line (JSON) -> a session, None for a blank line."""
     return json.loads(line) if line.strip() else None
@@ -301,7 +292,7 @@ async def fetch(schedule: Path, out: Path, epoch: float, bin_s: float, max_concu
     for w in waiters:
         w.cancel()
     udp.close()
-    write_json_atomic(out, c.to_data())
+    atomic_write_text(out, json.dumps(c.to_data()))
     return c
 
 
