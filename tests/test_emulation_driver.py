@@ -74,22 +74,27 @@ def test_enforced_day_is_held_at_the_caps(baseline, sessions, tmp_path: Path) ->
     assert_run_left_nothing(tmp_path, build_graph(REGIONS, TopologyOptions(hosts_per_region=2)))
     r = _platform_down(enforced, "receiver")
     # A meter lets through cap x T + burst in any window T. At this compression one sampling
-    # interval is 1.5 s of real time and the burst 1 s of the cap, so an interval may carry up to
-    # 1/1.5 more than the cap; the mean over a whole period may carry burst / (period length).
+    # interval is 1.5 s of real time and the burst 1 s of the cap. A receiver that is late to read
+    # its socket moves bytes from one interval into the next, so the window checked is two
+    # adjacent intervals (up to 1/3 more than the cap); the mean over a whole period may carry
+    # burst / (period length).
     bin_real_s = RUN["sampling_interval_s"] / RUN["time_scale"]
-    worst, near = 0.0, []
+    worst, worst_two, near = 0.0, 0.0, []
     for row in directive.rows:
         p = row.period_obj
-        cell = r[(r["region"] == row.region)
-                 & r["time"].map(lambda t, p=p: p.contains_minute(t.hour * 60 + t.minute))]
+        in_cell = (r["region"] == row.region) & r["time"].map(
+            lambda t, p=p: p.contains_minute(t.hour * 60 + t.minute))
+        cell = r[in_cell].sort_values("time")
         x = cell["kbps"] / row.cap_kbps
-        bucket_bin = RUN["burst_s"] / bin_real_s
+        two_bins = x.rolling(2).mean().dropna()
+        bucket_two_bins = RUN["burst_s"] / (2 * bin_real_s)
         bucket_cell = RUN["burst_s"] / (len(cell) * bin_real_s)
-        assert x.max() <= 1.05 * (1 + bucket_bin), (row.region, row.period, x.round(3).tolist())
+        assert two_bins.max() <= 1.05 * (1 + bucket_two_bins), (row.region, row.period, x.round(3).tolist())
         assert x.mean() <= 1.05 * (1 + bucket_cell), (row.region, row.period, x.round(3).tolist())
-        worst = max(worst, float(x.max()))
+        worst, worst_two = max(worst, float(x.max())), max(worst_two, float(two_bins.max()))
         near.append(float(x.mean()))
-    print(f"enforced: worst interval {worst:.3f} of the cap; mean per cell {[round(v, 2) for v in near]}")
+    print(f"enforced: worst interval {worst:.3f}, worst two intervals {worst_two:.3f} of the cap; "
+          f"mean per cell {[round(v, 2) for v in near]}")
     # in the evening the demand is about twice the cap: the cap is what holds it
     evening = [x for row, x in zip(directive.rows, near, strict=True) if row.period == "18:00-24:00"]
     assert min(evening) > 0.7
