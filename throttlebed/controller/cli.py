@@ -10,6 +10,9 @@ from throttlebed.controller.launcher import LaunchOptions, run
 @click.command("controller")
 @click.option("--directive", "directive", type=click.Path(dir_okay=False), default=None,
               help="Directive file (YAML/JSON). Without it: forwarding and counting only (baseline).")
+@click.option("--directive-store", type=click.Path(dir_okay=False), default=None,
+              help="File where the active directive is kept: each accepted PUT is written there, "
+                   "and a restart without --directive starts from it.")
 @click.option("--ofp-port", type=int, default=6653, show_default=True, help="OpenFlow listen port.")
 @click.option("--api", default="127.0.0.1:8080", show_default=True, help="HTTP API address HOST:PORT.")
 @click.option("--token-file", type=click.Path(dir_okay=False), default=None,

@@ -24,7 +24,7 @@ from throttlebed.controller.clock import EmulatedClock, kz_now, parse_clock_star
 from throttlebed.controller.plan import check_enforceable
 from throttlebed.controller.region_map import load_region_map
 from throttlebed.controller.state import ControllerState, Settings, StatsSink
-from throttlebed.directive.schema import load_directive
+from throttlebed.directive.schema import load_directive, save_directive
 from throttlebed.errors import InputError
 
 LOG = logging.getLogger("throttlebed.controller")
@@ -35,6 +35,7 @@ class LaunchOptions:
     """The controller's command-line options."""
 
     directive: str | None = None
+    directive_store: str | None = None
     ofp_port: int = 6653
     api: str = "127.0.0.1:8080"
     token_file: str | None = None
@@ -70,6 +71,15 @@ def _read_token(path: str) -> str:
     return token
 
 
+def _check_file_path(path: Path, what: str) -> None:
+    """``path`` can be written as a file: it is not a folder and nothing on its way is a file."""
+    if path.is_dir():
+        raise InputError(f"{path} is a folder, not a file", where=what)
+    for folder in path.parents:
+        if folder.exists() and not folder.is_dir():
+            raise InputError(f"{folder} is not a folder", where=what)
+
+
 def _check_port_free(host: str, port: int, what: str) -> None:
     with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM) as s:
         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -96,9 +106,11 @@ def build_state(opts: LaunchOptions, mono_s: float | None = None) -> ControllerS
             prefixes.append(IPv4Network(text, strict=False))
         except ValueError:
             raise InputError(f"{text!r} is not an IPv4 prefix", where="--platform-prefix") from None
-    directive = None
-    if opts.directive:
-        directive = check_enforceable(load_directive(opts.directive), source=str(opts.directive))
+    path = _starting_path(opts)
+    directive = check_enforceable(load_directive(path), source=path) if path else None
+    store = Path(opts.directive_store) if opts.directive_store else None
+    if store is not None:
+        _check_file_path(store, "--directive-store")
     token = _read_token(opts.token_file) if opts.token_file else None
     region_map = load_region_map(opts.region_map)
     start_local = parse_clock_start(opts.clock_start) if opts.clock_start else kz_now()
@@ -108,13 +120,33 @@ def build_state(opts: LaunchOptions, mono_s: float | None = None) -> ControllerS
                         uplink_port=opts.uplink_port)
     audit = AuditLog(opts.audit_log)
     stats_sink = StatsSink(opts.stats_out)
-    state = ControllerState(settings, clock, region_map, directive, token, audit, stats_sink)
-    if directive is not None:
-        audit.append(audit_record("load-directive", {"client": "command-line", "token_id": None},
-                                  directive.digest(), None,
-                                  {"platform": directive.platform, "stage": directive.stage,
-                                   "rows": len(directive.rows), "file": str(opts.directive)}))
-    return state
+    return ControllerState(settings, clock, region_map, directive, token, audit, stats_sink,
+                           directive_store=store)
+
+
+def record_start(state: ControllerState, directive_file: str | None) -> None:
+    """Once the controller listens: keep the starting directive in the store and audit its loading."""
+    directive, store = state.directive, state.directive_store
+    if directive is None:
+        return
+    if store is not None and directive_file != str(store):
+        try:
+            save_directive(directive, store)
+        except OSError as e:
+            raise InputError(f"cannot write: {e.strerror}", source=str(store)) from None
+    state.audit.append(audit_record("load-directive", {"client": "command-line", "token_id": None},
+                                    directive.digest(), None,
+                                    {"platform": directive.platform, "stage": directive.stage,
+                                     "rows": len(directive.rows), "file": directive_file}))
+
+
+def _starting_path(opts: LaunchOptions) -> str | None:
+    """The file the controller starts from: ``--directive``, else a kept one in ``--directive-store``."""
+    if opts.directive:
+        return opts.directive
+    if opts.directive_store and Path(opts.directive_store).is_file():
+        return opts.directive_store
+    return None
 
 
 def run(opts: LaunchOptions) -> int:
@@ -131,6 +163,7 @@ def run(opts: LaunchOptions) -> int:
         api = serve_api(state, host, port)
     except OSError as e:
         raise InputError(f"cannot listen on {host}:{port}: {e.strerror}", where="--api") from None
+    record_start(state, _starting_path(opts))
 
     import os_ken.base.app_manager as app_manager  # registers options; before the controller
     import os_ken.controller.controller  # noqa: F401 - registers --ofp-tcp-listen-port

@@ -34,7 +34,7 @@ from throttlebed.controller.plan import (
 from throttlebed.controller.region_map import RegionMap
 from throttlebed.controller.scheduler import next_boundary
 from throttlebed.controller.stats import CSV_COLUMNS, DropCounter, FlowRateTracker, MeterReading, StatsRow
-from throttlebed.directive.schema import Directive, directive_from_data
+from throttlebed.directive.schema import Directive, directive_from_data, save_directive
 from throttlebed.errors import InputError
 
 LOG = logging.getLogger("throttlebed.controller")
@@ -98,8 +98,9 @@ class ControllerState:
     def __init__(self, settings: Settings, clock: EmulatedClock, region_map: RegionMap,
                  directive: Directive | None = None, token: str | None = None,
                  audit: AuditLog | None = None, stats_sink: StatsSink | None = None,
-                 mono: Callable[[], float] = time.monotonic):
+                 mono: Callable[[], float] = time.monotonic, directive_store: Path | None = None):
         self.settings = settings
+        self.directive_store = directive_store  # where an accepted PUT is kept across restarts
         self.clock = clock
         self.region_map = region_map
         self.token = token
@@ -292,6 +293,12 @@ class ControllerState:
         except InputError as e:
             return ApiReply(400, {"error": str(e)})
         with self.lock:
+            if self.directive_store is not None:
+                try:
+                    save_directive(new, self.directive_store)
+                except OSError as e:
+                    return ApiReply(500, {"error": f"{self.directive_store}: cannot keep the directive "
+                                                   f"({e.strerror}); nothing was changed"})
             old = self._directive
             self._directive = new
             self.directive_since = datetime.now().astimezone().isoformat(timespec="seconds")
@@ -300,7 +307,8 @@ class ControllerState:
         self.audit.append(audit_record(
             "put-directive", who, new.digest(), old.digest() if old else None,
             {"platform": new.platform, "stage": new.stage, "rows": len(new.rows),
-             "switches_changed": sum(1 for d in diffs.values() if not d.empty)}))
+             "switches_changed": sum(1 for d in diffs.values() if not d.empty),
+             "stored": str(self.directive_store) if self.directive_store else None}))
         return ApiReply(200, {"status": "applied", "digest": new.digest(),
                               "switches_changed": [f"{d:#x}" for d, df in sorted(diffs.items())
                                                    if not df.empty]})
