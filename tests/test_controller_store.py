@@ -22,7 +22,7 @@ def _start(tmp_path, **options):
                          clock_start="2026-03-02T12:00", **options)
     state = build_state(opts)
     server = serve_api(state, "127.0.0.1", 0)
-    record_start(state, options.get("directive") or options.get("directive_store"))
+    record_start(state, options.get("directive"))
     return state, server, f"http://127.0.0.1:{server.server_address[1]}"
 
 
@@ -79,11 +79,14 @@ def test_without_a_directive_and_an_empty_store_the_controller_only_counts(tmp_p
 
 def test_a_store_path_that_cannot_be_a_file_is_refused(tmp_path):
     (tmp_path / "plain").write_text("x\n")
-    for store, message in ((tmp_path, "is a directory"),
-                           (tmp_path / "plain" / "active.json", f"{tmp_path / 'plain'} is not a folder")):
-        # the missing token file is checked after the store: were the store let through, this still stops
+    not_a_folder = f"{tmp_path / 'plain'} is not a folder"
+    for option, path, message in (("--directive-store", tmp_path, "is a directory"),
+                                  ("--directive-store", tmp_path / "plain" / "active.json", not_a_folder),
+                                  ("--audit-log", tmp_path / "plain" / "audit.jsonl", not_a_folder),
+                                  ("--stats-out", tmp_path / "plain" / "x" / "stats.csv", not_a_folder)):
+        # the missing token file is checked after these: were a path let through, this still stops
         missing_token = str(tmp_path / "none")
-        result = run_cli("controller", "--directive-store", str(store), "--token-file", missing_token)
+        result = run_cli("controller", option, str(path), "--token-file", missing_token)
         assert result.code == 2, result
-        assert len(result.err.strip().splitlines()) == 1 and "--directive-store" in result.err, result.err
+        assert len(result.err.strip().splitlines()) == 1 and option in result.err, result.err
         assert message in result.err, result.err

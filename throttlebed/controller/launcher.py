@@ -108,9 +108,11 @@ def build_state(opts: LaunchOptions, mono_s: float | None = None) -> ControllerS
             raise InputError(f"{text!r} is not an IPv4 prefix", where="--platform-prefix") from None
     path = _starting_path(opts)
     directive = check_enforceable(load_directive(path), source=path) if path else None
+    for option, value in (("--directive-store", opts.directive_store), ("--stats-out", opts.stats_out),
+                          ("--audit-log", opts.audit_log)):
+        if value:
+            _check_file_path(Path(value), option)
     store = Path(opts.directive_store) if opts.directive_store else None
-    if store is not None:
-        _check_file_path(store, "--directive-store")
     token = _read_token(opts.token_file) if opts.token_file else None
     region_map = load_region_map(opts.region_map)
     start_local = parse_clock_start(opts.clock_start) if opts.clock_start else kz_now()
@@ -125,11 +127,16 @@ def build_state(opts: LaunchOptions, mono_s: float | None = None) -> ControllerS
 
 
 def record_start(state: ControllerState, directive_file: str | None) -> None:
-    """Once the controller listens: keep the starting directive in the store and audit its loading."""
+    """Once the controller listens: keep the starting directive in the store and audit its loading.
+
+    ``directive_file`` is the ``--directive`` given; without it the directive came from the store.
+    """
     directive, store = state.directive, state.directive_store
     if directive is None:
         return
-    if store is not None and directive_file != str(store):
+    if directive_file is None:
+        directive_file = str(store)
+    elif store is not None:
         try:
             save_directive(directive, store)
         except OSError as e:
@@ -163,7 +170,7 @@ def run(opts: LaunchOptions) -> int:
         api = serve_api(state, host, port)
     except OSError as e:
         raise InputError(f"cannot listen on {host}:{port}: {e.strerror}", where="--api") from None
-    record_start(state, _starting_path(opts))
+    record_start(state, opts.directive)
 
     import os_ken.base.app_manager as app_manager  # registers options; before the controller
     import os_ken.controller.controller  # noqa: F401 - registers --ofp-tcp-listen-port
