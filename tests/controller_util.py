@@ -18,6 +18,11 @@ from pathlib import Path
 from throttlebed.controller.plan import meter_plan
 
 REPO = Path(__file__).resolve().parent.parent
+# the API tests' token and directive: one region, all day, stage 50, and the same row at stage 90
+API_TOKEN = "tok-0123456789abcdef"
+ONE_REGION = {"platform": "P", "platform_prefixes": ["203.0.113.0/24"], "stage": 50, "rows": [
+    {"region": "KZ-75", "period": "00:00-24:00", "peak_kbps": 40000, "cap_kbps": 20000}]}
+ONE_REGION_STAGE_90 = dict(ONE_REGION, stage=90, rows=[dict(ONE_REGION["rows"][0], cap_kbps=4000)])
 _names = iter(range(100))
 
 

@@ -7,7 +7,9 @@ from datetime import datetime
 
 import pytest
 
-from tests.controller_util import http_text
+from tests.controller_util import API_TOKEN as TOKEN
+from tests.controller_util import ONE_REGION as DATA
+from tests.controller_util import ONE_REGION_STAGE_90, http_text
 from throttlebed.controller.api import parse_listen, serve_api
 from throttlebed.controller.audit import AuditLog, token_id
 from throttlebed.controller.clock import EmulatedClock
@@ -15,10 +17,6 @@ from throttlebed.controller.region_map import RegionMap
 from throttlebed.controller.state import ControllerState, Settings
 from throttlebed.directive.schema import directive_from_data
 from throttlebed.errors import InputError
-
-TOKEN = "tok-0123456789abcdef"
-DATA = {"platform": "P", "platform_prefixes": ["203.0.113.0/24"], "stage": 50, "rows": [
-    {"region": "KZ-75", "period": "00:00-24:00", "peak_kbps": 40000, "cap_kbps": 20000}]}
 
 
 @pytest.fixture
@@ -39,7 +37,7 @@ def api(tmp_path):
 def test_put_needs_the_right_token_and_nothing_changes_otherwise(api, tmp_path):
     st, base = api(TOKEN)
     before = st.directive.digest()
-    new = dict(DATA, stage=90, rows=[dict(DATA["rows"][0], cap_kbps=4000)])
+    new = ONE_REGION_STAGE_90
     assert http_text(base, "PUT", "/directive", new)[0] == 401
     assert http_text(base, "PUT", "/directive", new, token="wrong-token-xyz")[0] == 401
     assert st.directive.digest() == before

@@ -5,15 +5,13 @@ from __future__ import annotations
 import json
 
 from tests.cli_util import run_cli
+from tests.controller_util import API_TOKEN as TOKEN
+from tests.controller_util import ONE_REGION as DATA
+from tests.controller_util import ONE_REGION_STAGE_90 as STAGE_90
 from tests.controller_util import http_text
 from throttlebed.controller.api import serve_api
 from throttlebed.controller.launcher import LaunchOptions, build_state, record_start
 from throttlebed.directive.schema import directive_from_data, load_directive
-
-TOKEN = "tok-0123456789abcdef"
-DATA = {"platform": "P", "platform_prefixes": ["203.0.113.0/24"], "stage": 50, "rows": [
-    {"region": "KZ-75", "period": "00:00-24:00", "peak_kbps": 40000, "cap_kbps": 20000}]}
-STAGE_90 = dict(DATA, stage=90, rows=[dict(DATA["rows"][0], cap_kbps=4000)])
 
 
 def _start(tmp_path, **options):
