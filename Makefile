@@ -37,14 +37,22 @@ lint: setup
 test: setup lint
 	$(BIN)/python -m pytest -q
 
-# The README's figures. The controller and emulation benchmarks need root and Open vSwitch.
+# The README's figures; the sim, Dask and ns.py benchmarks keep theirs in benchmarks/results/*.json
+# (ns.py, the packet-level simulator compared against, is the optional extra `bench`). The
+# controller and emulation benchmarks need root and Open vSwitch.
 bench: setup
+	$(BIN)/python -m pip install -q -e '.[dev,bench]'
 	$(BIN)/python benchmarks/bench_derive.py
 	$(BIN)/python benchmarks/bench_sim.py --sessions 1e5 1e6
 	$(BIN)/python benchmarks/bench_run.py
+	$(BIN)/python benchmarks/bench_national.py
+	$(BIN)/python benchmarks/bench_dask.py --users-scale 0.3
+	$(BIN)/python benchmarks/bench_nspy.py
 	@if [ "$$(id -u)" = "0" ]; then \
-	  $(BIN)/python benchmarks/bench_controller.py && $(BIN)/python benchmarks/bench_emulation.py; \
+	  $(BIN)/python benchmarks/bench_controller.py && $(BIN)/python benchmarks/bench_emulation.py \
+	  && $(BIN)/python benchmarks/bench_period_switch.py && $(BIN)/python benchmarks/bench_national_emulated.py; \
 	else echo "not root: skipping the controller and emulation benchmarks"; fi
+	$(BIN)/python benchmarks/results.py table
 
 clean:
 	rm -rf $(VENV) out test-artifacts

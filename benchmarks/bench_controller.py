@@ -23,8 +23,8 @@ import time
 import urllib.request
 from pathlib import Path
 
-from throttlebed.controller.region_map import CORE_DPID, region_dpid
-from throttlebed.directive.regions import region_codes
+from throttlebed.directive.regions import CORE_DPID, region_codes, region_dpid
+from throttlebed.fileio import create_private_text
 
 REPO = Path(__file__).resolve().parent.parent
 TOKEN = "bench-token-0123"
@@ -65,7 +65,7 @@ def main() -> None:
     dpids = [CORE_DPID] + [region_dpid(c) for c in region_codes()]
     names = [f"tbb{os.getpid() % 10000}x{i}" for i in range(len(dpids))]
     tmp = Path(tempfile.mkdtemp(prefix="bench-controller-"))
-    (tmp / "token").write_text(TOKEN)
+    create_private_text(tmp / "token", TOKEN)  # the controller refuses a token others may read
     proc = None
     try:
         t0 = time.perf_counter()
@@ -84,6 +84,8 @@ def main() -> None:
                     break
             except OSError:
                 pass
+            if proc.poll() is not None:  # e.g. a refused option: stop, and remove the bridges
+                raise SystemExit(f"the controller exited with code {proc.returncode}")
             time.sleep(0.02)
         connected_s = time.perf_counter() - t0
         install, modify = [], []

@@ -20,8 +20,8 @@ from pathlib import Path
 
 from throttlebed.directive.regions import region_codes
 from throttlebed.directive.schema import directive_from_data
-from throttlebed.sim.realtime import AGENT, start_servers
-from throttlebed.topology.emulation import running_testbed
+from throttlebed.emulation.backend import running_testbed
+from throttlebed.emulation.driver import AGENT, start_servers
 from throttlebed.topology.graph import TopologyOptions, build_graph, user_hosts
 
 PLATFORM, OTHER, PORT = "203.0.113.1", "198.51.100.1", 5001

@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 from throttlebed.experiments import runner
+from throttlebed.experiments.result import expected_sessions
 from throttlebed.experiments.scenario import load_scenario, scenario_from_data
 
 REPO = Path(__file__).resolve().parent.parent
@@ -34,7 +35,7 @@ def bench(users_scale: float) -> dict:
         sizes = {name: p.stat().st_size for name, p in paths.items()}
     return {
         "scenario": scenario.name, "users_scale": users_scale, "regions": len(scenario.region_list()),
-        "expected_sessions": round(runner.expected_sessions(scenario)),
+        "expected_sessions": round(expected_sessions(scenario)),
         **{k: round(v, 2) for k, v in result.timings_s.items()},
         "pipeline_s": round(t1 - t0, 2), "write_outputs_s": round(t2 - t1, 2), "total_s": round(t2 - t0, 2),
         "pass": result.passed, "output_bytes": sizes,

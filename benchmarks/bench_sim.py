@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import time
 from datetime import date
@@ -22,9 +21,11 @@ from datetime import date
 import numpy as np
 import pandas as pd
 
+from throttlebed.directive.caps import derive_directive
 from throttlebed.directive.periods import PeriodSet
 from throttlebed.directive.regions import region_codes
-from throttlebed.directive.schema import Directive, directive_from_data
+from throttlebed.directive.schema import Directive
+from throttlebed.directive.statistics import compute_peaks
 from throttlebed.sim.fluid import run_fluid
 from throttlebed.sim.load import LoadProfile, expected_sessions_per_day, generate_sessions
 
@@ -34,15 +35,9 @@ DAY_S = 86400.0
 
 
 def stage_directive(baseline: pd.DataFrame, stage: int) -> Directive:
-    """Peaks per (region, period) of platform down traffic, capped at ``stage`` percent less."""
-    periods = PeriodSet.parse(SPEC)
-    d = baseline[(baseline["direction"] == "down") & (baseline["traffic"] == "platform")]
-    minute = (d["time"].dt.hour * 60 + d["time"].dt.minute).to_numpy()
-    period = np.array([str(p) for p in periods])[periods.minute_lookup[minute]]
-    peaks = d.groupby([d["region"].to_numpy(), period])["kbps"].max()
-    rows = [{"region": r, "period": p, "peak_kbps": float(v), "cap_kbps": math.floor(v * (100 - stage) / 100)}
-            for (r, p), v in peaks.items()]
-    return directive_from_data({"platform": "bench", "stage": stage, "rows": rows})
+    """The project's own item 8 peaks and item 9 caps of the baseline, at ``stage`` percent."""
+    peaks = compute_peaks(baseline, PeriodSet.parse(SPEC), statistic="max", direction="down")
+    return derive_directive(peaks, stage, "bench")
 
 
 def bench(profile: LoadProfile, label: str, seed: int = 1) -> dict:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from throttlebed.topology import ovs_service
+from throttlebed.emulation import ovs_service
 
 REPO = Path(__file__).resolve().parent.parent
 ARTIFACTS = REPO / "test-artifacts"

@@ -26,6 +26,13 @@ ONE_REGION_STAGE_90 = dict(ONE_REGION, stage=90, rows=[dict(ONE_REGION["rows"][0
 _names = iter(range(100))
 
 
+def write_token_file(path: Path, token: str = API_TOKEN) -> Path:
+    """A ``--token-file`` as the controller accepts it: the token, readable by its owner only."""
+    path.write_text(token + "\n")
+    path.chmod(0o600)
+    return path
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -37,14 +44,19 @@ def sh(*args: str) -> str:
 
 
 @contextlib.contextmanager
-def bridges(dpids: list[int], ofp_port: int):
-    """Userspace OpenFlow 1.3 bridges with the given dpids, fail-mode secure, ours to delete."""
+def bridges(dpids: list[int], ofp_port: int, max_backoff_ms: int | None = None):
+    """Userspace OpenFlow 1.3 bridges with the given dpids, fail-mode secure, ours to delete.
+
+    ``max_backoff_ms`` bounds how long a bridge waits between attempts to reach its controller.
+    """
     names = [f"tbc{os.getpid() % 10000}x{next(_names)}" for _ in dpids]
+    backoff = [f"max_backoff={max_backoff_ms}"] if max_backoff_ms else []
     try:
         for name, dpid in zip(names, dpids, strict=True):
             sh("ovs-vsctl", "add-br", name, "--", "set", "bridge", name, "datapath_type=netdev",
                "protocols=OpenFlow13", f"other-config:datapath-id={dpid:016x}", "--",
-               "set-controller", name, f"tcp:127.0.0.1:{ofp_port}", "--", "set-fail-mode", name, "secure")
+               "--id=@c", "create", "Controller", f"target=\"tcp:127.0.0.1:{ofp_port}\"", *backoff, "--",
+               "set", "bridge", name, "controller=@c", "--", "set-fail-mode", name, "secure")
         yield dict(zip(dpids, names, strict=True))
     finally:
         for name in names:
@@ -133,7 +145,9 @@ class Controller:
         return http(self.base, "GET", "/health")[1]
 
     def wait_connected(self, n: int) -> None:
-        wait_until(lambda: self.health()["switches_connected"] == n, 20, f"{n} switches")
+        """``n`` switches connected, each having confirmed its plan."""
+        wait_until(lambda: (h := self.health())["switches_connected"] == h["switches_in_sync"] == n, 20,
+                   f"{n} switches")
 
     def stop(self) -> int:
         if self.proc.poll() is None:
@@ -153,8 +167,95 @@ else:
     s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); payload = b"x" * 1200
     gap, t = 1242 * 8 / 1000 / kbps, time.monotonic(); end = t + dur
     while t < end:
-        s.sendto(payload, (host, port)); t += gap
+        try:
+            s.sendto(payload, (host, port))
+        except OSError:  # no route for a moment (a link down): keep pacing
+            pass
+        t += gap
         d = t - time.monotonic()
         if d > 0:
             time.sleep(d)
 '''
+
+# The small UDP tools the traffic tests run inside namespaces: ``recv PORT DURATION_S`` prints the
+# frame bytes received and the span between first and last datagram; ``bins PORT DURATION_S BIN_S``
+# prints "ready" once listening, then a JSON {"start": monotonic start, "bin_s": .., "bytes": [frame
+# bytes per bin]} (CLOCK_MONOTONIC is the machine's, the same in every namespace, so bins line up
+# with the test's events).
+UDP_TOOL = r'''
+import json, socket, sys, time
+if sys.argv[1] in ("recv", "bins"):
+    port, dur = int(sys.argv[2]), float(sys.argv[3])
+    bin_s = float(sys.argv[4]) if sys.argv[1] == "bins" else dur
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("0.0.0.0", port)); s.settimeout(0.05)
+    total, first, last, start = 0, None, None, time.monotonic()
+    bins = [0] * (int(dur / bin_s) + 1)
+    end = start + dur
+    if sys.argv[1] == "bins":
+        print("ready", flush=True)
+    while time.monotonic() < end:
+        try:
+            n = len(s.recv(65535)) + 42  # + Ethernet/IP/UDP headers: frame bytes
+        except socket.timeout:
+            continue
+        now = time.monotonic(); first = first or now; last = now; total += n
+        bins[min(len(bins) - 1, int((now - start) / bin_s))] += n
+    if sys.argv[1] == "recv":
+        print(total, (last - first) if first else 0.0)
+    else:
+        print(json.dumps({"start": start, "bin_s": bin_s, "bytes": bins}))
+''' + UDP_SEND_BRANCH
+HOSTS = {  # role: (address/prefix, routes)
+    "plat": ("203.0.113.10/24", ["10.0.0.0/8"]),
+    "user": ("10.75.0.2/16", ["203.0.113.0/24", "198.51.100.0/24"]),
+    "othr": ("198.51.100.10/24", ["10.0.0.0/8"]),
+}
+
+
+@contextlib.contextmanager
+def namespaces(bridge_of: dict[str, str]):
+    """One namespace per role in ``bridge_of`` (role -> bridge), wired to its bridge by a veth
+    (transmit checksum offload off); yields role -> namespace name."""
+    tag = f"{os.getpid() % 10000}"
+    made: list[str] = []
+    try:
+        for role, bridge in bridge_of.items():
+            addr, routes = HOSTS[role]
+            ns, host_if, sw_if = f"tbc{tag}{role}", f"tb{tag}{role}h", f"tb{tag}{role}s"
+            sh("ip", "netns", "add", ns)
+            made.append(ns)
+            sh("ip", "link", "add", host_if, "type", "veth", "peer", "name", sw_if)
+            sh("ip", "link", "set", host_if, "netns", ns)
+            sh("ovs-vsctl", "add-port", bridge, sw_if)
+            sh("ip", "link", "set", sw_if, "up")
+            for cmd in (["ip", "link", "set", "lo", "up"], ["ip", "link", "set", host_if, "up"],
+                        ["ip", "addr", "add", addr, "dev", host_if],
+                        ["ethtool", "-K", host_if, "tx", "off"],  # STACK.md pitfall 1
+                        *[["ip", "route", "add", r, "dev", host_if] for r in routes]):
+                sh("ip", "netns", "exec", ns, *cmd)
+        yield {role: f"tbc{tag}{role}" for role in bridge_of}
+    finally:
+        for ns in made:
+            subprocess.run(["ip", "netns", "del", ns], capture_output=True, timeout=20)
+
+
+def udp_transfers(tool: Path, ns: dict[str, str], flows: list[tuple[str, str, str, int]],
+                  send_kbps: float, send_s: float) -> list[float]:
+    """UDP at ``send_kbps`` for ``send_s`` along each (sender, receiver, address, port) at once;
+    the kbit/s each receiver got (wire bytes over the span it received them in)."""
+    py = sys.executable
+    recv = [subprocess.Popen(["ip", "netns", "exec", ns[dst], py, str(tool), "recv", str(port),
+                              str(send_s + 2)], stdout=subprocess.PIPE, text=True)
+            for _, dst, _, port in flows]
+    time.sleep(0.3)
+    send = [subprocess.Popen(["ip", "netns", "exec", ns[src], py, str(tool), "send", addr, str(port),
+                              str(send_kbps), str(send_s)])
+            for src, _, addr, port in flows]
+    for p in send:
+        assert p.wait(timeout=send_s + 10) == 0
+    got = []
+    for p in recv:
+        out, _ = p.communicate(timeout=10)
+        nbytes, span_s = out.split()
+        got.append(int(nbytes) * 8 / 1000 / float(span_s) if float(span_s) > 0 else 0.0)
+    return got

@@ -8,12 +8,15 @@ import time
 from pathlib import Path
 
 from throttlebed.directive.schema import Directive, directive_from_data
-from throttlebed.sim.realtime import AGENT
-from throttlebed.topology.emulation import RunningTestbed
-from throttlebed.topology.mininet_net import leftovers
+from throttlebed.emulation.backend import RunningTestbed
+from throttlebed.emulation.driver import AGENT
+from throttlebed.emulation.mininet_net import leftovers
 
 PLATFORM, OTHER = "203.0.113.1", "198.51.100.1"
 PORT = 5001
+# An agent needs about 0.3 s to start on a quiet machine and over a second on a busy one:
+# offset 0 lies this far ahead so that no transfer starts late.
+AGENT_START_LEAD_S = 2.0
 
 
 def caps_directive(caps: dict[str, dict[str, int]]) -> Directive:
@@ -27,7 +30,7 @@ def caps_directive(caps: dict[str, dict[str, int]]) -> Directive:
 def run_fetch(tb: RunningTestbed, schedules: dict[str, list[dict]], work: Path, *, bin_s: float,
               until_s: float, epoch: float | None = None) -> dict[str, dict]:
     """Run one agent ``fetch`` per host with its schedule; return each host's result document."""
-    epoch = time.time() + 0.3 if epoch is None else epoch
+    epoch = time.time() + AGENT_START_LEAD_S if epoch is None else epoch
     procs = {}
     for h, sched in schedules.items():
         f = work / f"sched-{h}.jsonl"
@@ -58,7 +61,7 @@ def assert_nothing_left(tb: RunningTestbed) -> None:
 
 def assert_run_left_nothing(work_dir: Path, graph) -> None:
     """After ``run_emulation`` in ``work_dir``: none of its names or processes remain."""
-    from throttlebed.topology.mininet_net import processes_with
+    from throttlebed.emulation.mininet_net import processes_with
 
     tag = json.loads((work_dir / "emulation.json").read_text())["tag"]
     left = leftovers(graph, tag)

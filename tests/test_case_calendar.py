@@ -54,16 +54,20 @@ def test_plain_weekend_and_weekday() -> None:
     assert cal.is_working_day(date(2025, 4, 7))  # Monday
 
 
-def test_year_outside_the_calendar_is_input_error() -> None:
+def test_later_year_is_provisional_and_strict_refuses_it() -> None:
     cal = kz_calendar()
-    with pytest.raises(InputError, match="2027-01-04: the working-day calendar covers 2000-2026"):
-        cal.is_working_day(date(2027, 1, 4))
-    with pytest.raises(InputError, match="covers 2000-2026"):
-        cal.is_working_day(date(1999, 6, 1))
-    assert not cal.with_unconfirmed().is_working_day(date(2027, 1, 4))  # 2 Jan is a Saturday: observed
-    assert cal.with_unconfirmed().is_working_day(date(2027, 1, 5))  # package holidays only
-    with pytest.raises(InputError):
-        cal.with_unconfirmed().is_working_day(date(1999, 6, 1))
+    assert cal.allow_unconfirmed
+    assert not cal.is_working_day(date(2027, 1, 4))  # 2 Jan is a Saturday: observed
+    assert cal.is_working_day(date(2027, 1, 5))  # package holidays only
+    assert cal.is_provisional(date(2027, 1, 5)) and not cal.is_provisional(date(2026, 12, 31))
+    strict = cal.with_unconfirmed(False)
+    with pytest.raises(InputError, match="2027-01-04: the working-day calendar covers 2000-2026 .*"
+                                         "drop --strict-calendar"):
+        strict.is_working_day(date(2027, 1, 4))
+    assert strict.is_working_day(date(2026, 12, 31))
+    for c in (cal, strict):  # a year before the table is never computed
+        with pytest.raises(InputError, match="covers 2000-2026"):
+            c.is_working_day(date(1999, 6, 1))
 
 
 def test_transfer_table_adds_a_decree(tmp_path) -> None:

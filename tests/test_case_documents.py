@@ -225,3 +225,62 @@ def test_appendix3_html_in_chromium(lang: str, tmp_path: Path, artifacts_dir: Pa
     assert [c[1].replace("&nbsp;", "\u00a0") for c in cells] == [
         format_kbps(v, lang) for v in (108000, 822222, 45000)]
     assert f'lang="{lang}"' in dom
+
+
+# ---- issue 13 part 6: field by field against the Kazakh original -------------------------------
+
+# shared/ lies beside the checkout (CI) or beside its parent (a git worktree)
+ORIGINAL = next((p for p in (Path(__file__).resolve().parents[n] / "shared" / "spec" / "order-267-NK.kk.txt"
+                             for n in (2, 3)) if p.exists()),
+                Path(__file__).resolve().parents[2] / "shared" / "spec" / "order-267-NK.kk.txt")
+
+
+def test_english_appendix1_labels_are_the_forms() -> None:
+    # The form's captions: "пайдаланушының деректері", "заңнамалық актілердің нормалары",
+    # "бұзушылықтың түрі".
+    text = render(1, "en", "md").replace("\\", "")
+    assert f"User data: {CASE['user_data']}" in text
+    assert f"Norms of legislative acts: {CASE['norms_violated']}" in text
+    assert f"Type of violation: {CASE['violation_kind']}" in text
+    kk = render(1, "kk", "md").replace("\\", "")
+    assert "Пайдаланушының деректері:" in kk and "Бұзушылықтың түрі:" in kk
+
+
+@pytest.mark.parametrize(("lang", "term"), [("kk", "10 тәулік ішінде"), ("ru", "10 суток"),
+                                            ("en", "within 10 twenty-four-hour periods (тәулік)")])
+def test_report_term_is_24_hour_periods(lang: str, term: str) -> None:
+    text = render(3, lang, "md")
+    assert term in text and "within 10 days" not in text
+
+
+@pytest.mark.parametrize(("lang", "mark"), [
+    ("kk", "(Нөмірі мен күні 3-қосымшаның нысанына қосылды, нысанның өзінде олар жоқ.)"),
+    ("ru", "(Номер и дата добавлены к форме приложения 3, в которой их нет.)"),
+    ("en", "(Number and date added to the form of Appendix 3, which has neither.)"),
+])
+def test_appendix3_number_and_date_marked_as_additions(lang: str, mark: str) -> None:
+    # One paragraph: the date, a line break, the mark.
+    assert f"\n\n{DATES[lang]}\\\n{mark}\n\n" in render(3, lang, "md")
+
+
+def test_translator_note_on_the_law_of_art_66() -> None:
+    note = "Translator's note: this form cites paragraph 3 of Article 66 of \"the Law\""
+    for appendix in (2, 3):
+        assert note in render(appendix, "en", "md").replace("\\", "")
+        assert "Translator" not in render(appendix, "kk", "md")
+    assert note not in render(1, "en", "md").replace("\\", "")
+
+
+def test_the_original_says_what_the_documents_render() -> None:
+    if not ORIGINAL.exists():
+        pytest.skip(f"{ORIGINAL} not present")
+    original = " ".join(ORIGINAL.read_text(encoding="utf-8").split())
+    # The phrases the renderings rest on, as the Kazakh original has them.
+    for phrase in ("пайдаланушының деректері көрсетіледі", "заңнамалық актілердің нормалары келтіріледі",
+                   "бұзушылықтың түрі көрсетіледі", "алған кезден бастап 10 тәулік ішінде",
+                   "\"Ақпараттандыру туралы\" Заңның (бұдан әрі – Заң) 66-бабының",
+                   "алған кезден бастап алты сағат ішінде", "бір жүз мыңнан астам пайдаланушыны"):
+        assert phrase in original, phrase
+    # The form of Appendix 3 has no number or date of its own: its first field is the "as of" date.
+    appendix3 = original.split("3-қосымша", 1)[1]
+    assert "Нұсқама №" not in appendix3 and "(күні) жағдай бойынша" in appendix3

@@ -13,7 +13,7 @@ def test_replay_default_case_2025_03_19() -> None:
     got = [(e.day.isoformat(), e.t_days, e.name, e.item) for e in events]
     assert got == [
         ("2025-03-19", 0, "detected", "5-6"),
-        ("2025-03-27", 8, "notification_sent", "5-6"),
+        ("2025-03-27", 8, "notification_sent", "6"),
         ("2025-11-27", 253, "stats_requested", "7"),
         ("2025-12-12", 268, "stats_reply", "8"),
         # The 10% stage begins 2025-11-27, but its directive needs the statistics of item 8.
@@ -56,3 +56,18 @@ def test_case_replay_cli(tmp_path) -> None:
         ("2025-12-12", "directive_stage_10"), ("2025-12-20", "complied"), ("2025-12-22", "report_due")]
     res = run_cli("case", "replay", case_file, "--complied", "20.12.2025")
     assert res.code == 2 and "'--complied'" in res.err
+
+
+def test_replay_shows_both_tracks_and_the_named_report_term() -> None:
+    from throttlebed.directive.case import Notice
+
+    t = compute_timeline(date(2025, 3, 19), notified=date(2025, 4, 1), removal=Notice(sent=date(2025, 3, 20)),
+                         report_term="hours-240")
+    events = replay_case(t)
+    got = [(e.day.isoformat(), e.name, e.item) for e in events[:3]]
+    assert got == [("2025-03-19", "detected", "5-6"), ("2025-03-20", "removal_notice_sent", "5"),
+                   ("2025-04-01", "notification_sent", "6")]
+    # The 10% directive is received with the statistics: 1 Dec + 15 = Tue 16 Dec (Independence Day),
+    # so Wed 17 Dec. hours-240: reported by Sat 27 Dec, not moved to a working day.
+    reports = [e.day for e in events if e.name == "report_due"]
+    assert reports[0] == date(2025, 12, 27)

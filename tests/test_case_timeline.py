@@ -71,7 +71,7 @@ def test_given_dates_replace_due_dates() -> None:
     t = compute_timeline(date(2025, 3, 19), notified=date(2025, 4, 1), stats_requested=date(2025, 6, 2),
                          directive_received=date(2025, 6, 26))
     assert t.notified == date(2025, 4, 1)
-    assert "notified 2025-04-01 is after notification_due (items 5-6) 2025-03-27" in t.warnings
+    assert "notified 2025-04-01 is after notification_due (item 6) 2025-03-27" in t.warnings
     assert t.stats_request_due == date(2025, 12, 1)  # 1 Dec 2025 is a Monday
     assert t.stats_reply_due == date(2025, 6, 17)  # 2 Jun + 15 = Tue 17 Jun
     # 26 Jun + 10 = Sun 6 Jul (Capital Day), Mon 7 Jul observed: Tue 8 Jul.
@@ -125,13 +125,15 @@ def test_deadline_cli_json() -> None:
         (["deadline", "2025-02-30", "--months", "1"], "'DATE'"),
         (["deadline", "2025-03-01"], "--working-days, --calendar-days, --months"),
         (["deadline", "2025-03-01", "--months", "-1"], "'--months'"),
-        (["deadline", "2027-03-01", "--working-days", "1"], "DATE: 2027-03-01"),
+        (["deadline", "2027-03-01", "--working-days", "1", "--strict-calendar"], "DATE: 2027-03-01"),
         (["timeline", "--detected", "19.03.2025"], "'--detected'"),
         (["timeline", "--detected", "2025-03-19", "--notified", "2025-03-01"],
          "--notified: 2025-03-01 is before"),
         (["timeline", "--detected", "2025-03-19", "--stage-reading", "other"], "'--stage-reading'"),
-        # Detected Mon 1 Jun 2026, notified Thu 4 Jun, statistics request due 4 Feb 2027: year unknown.
-        (["timeline", "--detected", "2026-06-01"], "stats_request_due: 2027-02-04"),
+        # Detected Mon 1 Jun 2026, notified Thu 4 Jun, statistics request due 4 Feb 2027: year unconfirmed.
+        (["timeline", "--detected", "2026-06-01", "--strict-calendar"], "stats_request_due: 2027-02-04"),
+        (["timeline", "--detected", "2026-06-01", "--strict-calendar", "--unconfirmed-years"],
+         "--strict-calendar and --unconfirmed-years contradict"),
     ],
 )
 def test_cli_bad_input_exit_2_one_line(args: list[str], names: str) -> None:

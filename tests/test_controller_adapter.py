@@ -11,6 +11,7 @@ from os_ken.ofproto import ofproto_v1_3 as ofp
 from os_ken.ofproto import ofproto_v1_3_parser as parser
 
 from throttlebed.controller.clock import EmulatedClock
+from throttlebed.controller.core import XID_BASE
 from throttlebed.controller.osken_app import ThrottlebedApp
 from throttlebed.controller.region_map import RegionMap
 from throttlebed.controller.state import ControllerState, Settings
@@ -25,11 +26,14 @@ D = directive_from_data({"platform": "P", "platform_prefixes": ["203.0.113.0/24"
 class FakeDatapath:
     """Records messages; serialises each as os-ken would before sending."""
 
-    def __init__(self, dpid: int):
+    def __init__(self, dpid: int, address=("127.0.0.1", 40000)):
         self.id = dpid
         self.ofproto = ofp
         self.ofproto_parser = parser
         self.sent: list = []
+        self.address = address
+        self.is_active = True
+        self.closed = False
         self._xids = itertools.count(1)
 
     def set_xid(self, msg) -> None:
@@ -41,6 +45,9 @@ class FakeDatapath:
         msg.serialize()  # fails if a field is malformed
         self.sent.append(msg)
         return True
+
+    def close(self) -> None:
+        self.closed = True
 
 
 class Mono:
@@ -80,73 +87,140 @@ def _kinds(msgs):
             out.append(("barrier",))
         elif isinstance(m, parser.OFPMeterStatsRequest):
             out.append(("meter-stats", m.meter_id))
+        elif isinstance(m, parser.OFPMeterConfigStatsRequest):
+            out.append(("meter-config", m.meter_id))
+        elif isinstance(m, parser.OFPFlowStatsRequest):
+            out.append(("flow-stats", m.table_id))
     return out
 
 
-def test_connect_wipes_then_installs_plan_with_barrier(app_and_clock):
+def _reply(dp, xid, body=()):
+    return SimpleNamespace(msg=SimpleNamespace(datapath=dp, body=list(body), flags=0, xid=xid))
+
+
+def _connect(app, dp, meters=(), flows=()):
+    """Connect ``dp``, answer the reconcile read with ``meters`` and ``flows``; the messages that follow."""
+    app.switch_features(_features(dp))
+    config, stats = dp.sent[-2:]
+    assert _kinds([config, stats]) == [("meter-config", ofp.OFPM_ALL), ("flow-stats", ofp.OFPTT_ALL)]
+    dp.sent.clear()
+    app.meter_config_reply(_reply(dp, config.xid, meters))
+    app.flow_stats_reply(_reply(dp, stats.xid, flows))
+    sent = list(dp.sent)
+    if sent and isinstance(sent[-1], parser.OFPBarrierRequest):
+        app.barrier_reply(SimpleNamespace(msg=SimpleNamespace(datapath=dp, xid=sent[-1].xid)))
+    dp.sent.clear()
+    return sent
+
+
+def test_connect_reads_the_switch_then_installs_forwarding_before_meters(app_and_clock):
     app, _ = app_and_clock
     dp = FakeDatapath(0x1075)
-    app.switch_features(_features(dp))
-    kinds = _kinds(dp.sent)
-    assert kinds[0][0] == "flow-delete"
-    assert dp.sent[0].table_id == ofp.OFPTT_ALL and dp.sent[0].out_port == ofp.OFPP_ANY
-    assert kinds[1] == ("meter-delete", ofp.OFPM_ALL, None)
-    assert kinds[2:4] == [("meter-add", 1, 1000), ("meter-add", 2, 1000)]  # 10000 * 0.1 at 06:59
-    assert sorted(kinds[4:7]) == [("flow-add", 0, 0), ("flow-add", 100, 1), ("flow-add", 100, 2)]
-    assert kinds[7] == ("barrier",) and len(kinds) == 8
-    meter = dp.sent[2]
+    sent = _connect(app, dp)
+    kinds = _kinds(sent)
+    assert kinds[:3] == [("flow-add", 0, 0), ("meter-add", 1, 1000), ("meter-add", 2, 1000)]  # 06:59
+    assert sorted(kinds[3:5]) == [("flow-add", 100, 1), ("flow-add", 100, 2)] and kinds[5] == ("barrier",)
+    assert len(kinds) == 6
+    assert all(m.xid >= XID_BASE for m in sent)  # the core's own xids
+    meter = sent[1]
     assert meter.flags == ofp.OFPMF_KBPS | ofp.OFPMF_BURST | ofp.OFPMF_STATS
     assert meter.bands[0].burst_size == 1000
-    down = next(m for m in dp.sent[4:7] if m.cookie == 1)
+    down = next(m for m in sent[3:5] if m.cookie == 1)
     assert down.match["ipv4_src"] == ("203.0.113.0", "255.255.255.0")
     assert [type(i).__name__ for i in down.instructions] == ["OFPInstructionMeter", "OFPInstructionActions"]
     assert down.instructions[0].meter_id == 1
     assert down.instructions[1].actions[0].port == ofp.OFPP_NORMAL
+    assert app.st.plan_view()["switches"][0]["in_sync"]  # confirmed by the barrier reply
+
+
+def _as_switch_holds(sent):
+    """Meter config and flow stats entries of a switch that applied ``sent``."""
+    meters = [SimpleNamespace(meter_id=m.meter_id, flags=m.flags, bands=[
+        SimpleNamespace(type=ofp.OFPMBT_DROP, rate=b.rate, burst_size=b.burst_size) for b in m.bands])
+        for m in sent if isinstance(m, parser.OFPMeterMod)]
+    flows = [SimpleNamespace(table_id=0, priority=f.priority, match=f.match, cookie=f.cookie,
+                             instructions=f.instructions, byte_count=0)
+             for f in sent if isinstance(f, parser.OFPFlowMod)]
+    return meters, flows
+
+
+def test_a_restarted_controller_finds_the_plan_in_place_and_sends_nothing(app_and_clock):
+    app, _ = app_and_clock
+    meters, flows = _as_switch_holds(_connect(app, FakeDatapath(0x1075)))
+    app.datapaths.clear()
+    app.st.core.switch_down(0x1075)
+    again = _connect(app, FakeDatapath(0x1075), meters, flows)
+    assert again == []  # reconcile, not wipe: no meter refilled
+    assert app.st.plan_view()["switches"][0]["in_sync"]
+    meters[0].bands[0].rate = 777  # someone changed one meter meanwhile; a foreign flow in table 3
+    flows.append(SimpleNamespace(table_id=3, priority=1, match=parser.OFPMatch(), cookie=0, instructions=[]))
+    app.datapaths.clear()
+    app.st.core.switch_down(0x1075)
+    fixed = _connect(app, FakeDatapath(0x1075), meters, flows)
+    assert (fixed[0].command, fixed[0].table_id) == (ofp.OFPFC_DELETE, 3)  # the whole foreign table
+    assert _kinds(fixed[1:]) == [("meter-stats", ofp.OFPM_ALL), ("meter-modify", 1, 1000), ("barrier",)]
+
+
+def test_a_second_connection_for_a_connected_dpid_is_refused(app_and_clock):
+    app, _ = app_and_clock
+    first = FakeDatapath(0x1075)
+    _connect(app, first)
+    intruder = FakeDatapath(0x1075, ("127.0.0.1", 50000))
+    app.switch_features(_features(intruder))
+    assert intruder.closed and intruder.sent == []
+    assert app.datapaths[0x1075] is first
+    assert "claims a connected dpid" in app.st.health()["recent_errors"][-1]
+    first.is_active = False  # the first connection died: a reconnect is welcome
+    again = FakeDatapath(0x1075)
+    app.switch_features(_features(again))
+    assert not again.closed and app.datapaths[0x1075] is again
 
 
 def test_period_boundary_sends_only_meter_modifies(app_and_clock):
     app, mono = app_and_clock
     dp = FakeDatapath(0x1075)
-    app.switch_features(_features(dp))
-    app.datapaths[dp.id] = dp
-    dp.sent.clear()
+    _connect(app, dp)
     mono.t = 1.0  # 06:59 + 60 s x 60 = 07:59
-    diffs = app.apply_all(wait=False)
-    assert diffs[0x1075].meters_changed == 2
+    app.tick()
     # the meters' closing reading is asked first, on the same connection
     assert _kinds(dp.sent) == [("meter-stats", ofp.OFPM_ALL), ("meter-modify", 1, 2000),
                                ("meter-modify", 2, 2000), ("barrier",)]
+    app.barrier_reply(SimpleNamespace(msg=SimpleNamespace(datapath=dp, xid=dp.sent[-1].xid)))
     dp.sent.clear()
-    assert app.apply_all(wait=False)[0x1075].empty and dp.sent == []
+    app.tick()
+    assert dp.sent == []
     assert app.st.applied_log[-1]["rates_kbps"] == {"1": 2000, "2": 2000}
+
+
+def test_an_openflow_error_makes_the_switch_unconfirmed_and_read_again(app_and_clock):
+    app, mono = app_and_clock
+    dp = FakeDatapath(0x1075)
+    _connect(app, dp)
+    mono.t = 1.0
+    app.tick()
+    modify = dp.sent[1]
+    app.error_msg(SimpleNamespace(msg=SimpleNamespace(datapath=dp, type=ofp.OFPET_METER_MOD_FAILED,
+                                                      code=ofp.OFPMMFC_UNKNOWN_METER, xid=modify.xid)))
+    assert not app.st.plan_view()["switches"][0]["in_sync"]
+    dp.sent.clear()
+    app.tick()  # the next tick reads what the switch holds, to reconcile
+    assert _kinds(dp.sent) == [("meter-config", ofp.OFPM_ALL), ("flow-stats", ofp.OFPTT_ALL)]
 
 
 def test_core_switch_gets_only_normal(app_and_clock):
     app, _ = app_and_clock
-    dp = FakeDatapath(1)
-    app.switch_features(_features(dp))
-    assert _kinds(dp.sent)[2:] == [("flow-add", 0, 0), ("barrier",)]
-
-
-def test_barrier_reply_releases_waiter(app_and_clock):
-    app, mono = app_and_clock
-    dp = FakeDatapath(0x1075)
-    app.switch_features(_features(dp))
-    app.datapaths[dp.id] = dp
-    barrier = dp.sent[-1]
-    app.barrier_reply(SimpleNamespace(msg=SimpleNamespace(datapath=dp, xid=barrier.xid)))
-    assert app._barriers == {}
+    assert _kinds(_connect(app, FakeDatapath(1))) == [("flow-add", 0, 0), ("barrier",)]
 
 
 def test_flow_stats_reply_makes_rows(app_and_clock):
     app, mono = app_and_clock
     dp = FakeDatapath(0x1075)
-    app.switch_features(_features(dp))
+    _connect(app, dp)
 
     def reply(bytes_down, more=False):
         body = [SimpleNamespace(cookie=1, byte_count=bytes_down, table_id=0),
                 SimpleNamespace(cookie=0, byte_count=0, table_id=0)]
-        return SimpleNamespace(msg=SimpleNamespace(datapath=dp, body=body,
+        return SimpleNamespace(msg=SimpleNamespace(datapath=dp, body=body, xid=7,
                                                    flags=ofp.OFPMPF_REPLY_MORE if more else 0))
 
     app.flow_stats_reply(reply(0))
@@ -173,38 +247,35 @@ def _flow_reply(dp, bytes_down):
 
 def _ask(app, dp) -> int:
     """What the poller sends: a meter stats request; its xid."""
-    app._ask_meters(dp, closing=False)
+    app.send_all({dp.id: [app.st.core.read_meters(dp.id)]})
     return dp.sent[-1].xid
 
 
 def test_period_change_asks_each_switch_for_meter_stats_before_the_modify(app_and_clock):
     app, mono = app_and_clock
     rows = [dict(r, region=region) for r in D.to_data()["rows"] for region in ("KZ-75", "KZ-71")]
-    app.st._directive = directive_from_data(dict(D.to_data(), rows=rows))
+    app.st.core.directive = directive_from_data(dict(D.to_data(), rows=rows))
     dps = [FakeDatapath(0x1075), FakeDatapath(0x1071)]
     for dp in dps:
-        app.switch_features(_features(dp))
-        app.datapaths[dp.id] = dp
-        dp.sent.clear()
+        _connect(app, dp)
     mono.t = 1.0
-    app.apply_all(wait=False)
+    app.tick()
     for dp in dps:
         assert _kinds(dp.sent) == [("meter-stats", ofp.OFPM_ALL), ("meter-modify", 1, 2000),
                                    ("meter-modify", 2, 2000), ("barrier",)], hex(dp.id)
-        dpid, gens, closing = dp.id, *app._meter_req[(dp.id, dp.sent[0].xid)][1:]
+        gens, closing = app._meter_req[(dp.id, dp.sent[0].xid)][1:]
         assert closing and gens == {1: 1, 2: 1}  # asked while the first generation was in force
-        assert app._meter_gen[(dpid, 1)] == 2
+        assert app.st.core.generations_of(dp.id)[1] == 2
 
 
 def test_interval_spanning_a_modify_is_exact_from_the_closing_reading(app_and_clock):
     app, mono = app_and_clock
     dp = FakeDatapath(0x1075)
-    app.switch_features(_features(dp))
-    app.datapaths[dp.id] = dp
+    _connect(app, dp)
     app.meter_stats_reply(_meter_reply(dp, _ask(app, dp), 1_000_000, 400_000))
     app.flow_stats_reply(_flow_reply(dp, 1_000_000))
     mono.t = 1.0  # 07:59: the meters are modified; the switch answers the closing request first
-    app.apply_all(wait=False)
+    app.tick()
     closing_xid = [m for m in dp.sent if isinstance(m, parser.OFPMeterStatsRequest)][-1].xid
     app.meter_stats_reply(_meter_reply(dp, closing_xid, 1_100_000, 450_000))
     assert app.st.drops.totals[(0x1075, 1)][1] == 450_000
@@ -220,13 +291,12 @@ def test_interval_spanning_a_modify_is_exact_from_the_closing_reading(app_and_cl
 def test_meter_reply_asked_before_a_modify_keeps_its_generation(app_and_clock):
     app, mono = app_and_clock
     dp = FakeDatapath(0x1075)
-    app.switch_features(_features(dp))
-    app.datapaths[dp.id] = dp
+    _connect(app, dp)
     app.meter_stats_reply(_meter_reply(dp, _ask(app, dp), 120_000, 12_000))
     assert app.st.drops.totals[(0x1075, 1)] == (10, 12_000)
     early = _ask(app, dp)
     mono.t = 1.0  # 07:59: the meters are modified, their counters restart on the switch
-    app.apply_all(wait=False)
+    app.tick()
     closing_xid = dp.sent[-4].xid
     app.meter_stats_reply(_meter_reply(dp, early, 180_000, 18_000))  # counted before the modify
     assert app.st.meter_readings[0x1075][1].generation == 1
@@ -240,9 +310,9 @@ def test_meter_reply_asked_before_a_modify_keeps_its_generation(app_and_clock):
 def test_meter_reply_of_an_earlier_connection_is_ignored(app_and_clock):
     app, _ = app_and_clock
     old = FakeDatapath(0x1075)
-    app.switch_features(_features(old))
-    app.datapaths[old.id] = old
+    _connect(app, old)
     stale = _ask(app, old)
+    old.is_active = False
     new = FakeDatapath(0x1075)  # the switch reconnected before answering
     app.switch_features(_features(new))
     app.meter_stats_reply(_meter_reply(old, stale, 99_000, 9_000))
@@ -252,13 +322,13 @@ def test_meter_reply_of_an_earlier_connection_is_ignored(app_and_clock):
     assert app.st.meter_readings == {}
 
 
-def test_dead_switch_releases_waiters(app_and_clock):
+def test_a_dead_switch_is_forgotten_and_a_waiting_change_gives_up_on_it(app_and_clock):
     from os_ken.controller.handler import DEAD_DISPATCHER
 
-    app, _ = app_and_clock
+    app, mono = app_and_clock
     dp = FakeDatapath(0x1075)
-    app.switch_features(_features(dp))
-    app.datapaths[dp.id] = dp
-    waiter = next(iter(app._barriers.values()))
+    _connect(app, dp)
+    version, msgs = app.st.core.put(None, mono())
+    assert app.st.core.outcome(version).pending == (0x1075,)
     app.state_change(SimpleNamespace(datapath=dp, state=DEAD_DISPATCHER))
-    assert waiter.is_set() and app._barriers == {} and app.st.connected() == []
+    assert app.st.connected() == [] and app.st.core.outcome(version).done

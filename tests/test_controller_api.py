@@ -55,17 +55,37 @@ def test_put_needs_the_right_token_and_nothing_changes_otherwise(api, tmp_path):
     digest = directive_from_data(new).digest()
     assert json.loads(text)["digest"] == digest == st.directive.digest()
     lines = (tmp_path / "audit.jsonl").read_text().splitlines()
-    assert len(lines) == 1
-    rec = json.loads(lines[0])
-    assert rec["action"] == "put-directive" and rec["digest"] == digest and rec["previous_digest"] == before
-    assert rec["who"] == {"client": "127.0.0.1", "token_id": token_id(TOKEN)}
-    assert TOKEN not in lines[0]
+    assert len(lines) == 2  # intent before the change, result after it
+    intent, result = (json.loads(line) for line in lines)
+    for rec in (intent, result):
+        assert (rec["action"], rec["digest"], rec["previous_digest"]) == ("put-directive", digest, before)
+        assert rec["who"] == {"client": "127.0.0.1", "token_id": token_id(TOKEN)}
+    assert intent["phase"] == "intent"
+    assert (result["phase"], result["outcome"], result["in_force"]) == ("result", "confirmed", digest)
+    assert TOKEN not in "".join(lines)
 
 
 def test_put_refused_without_token_file(api):
     st, base = api(None)
     assert http_text(base, "PUT", "/directive", DATA, token="anything-at-all")[0] == 403
+    assert http_text(base, "DELETE", "/directive", token="anything-at-all")[0] == 403
 
+
+def test_delete_lifts_the_directive_with_the_token_only(api, tmp_path):
+    st, base = api(TOKEN)
+    before = st.directive.digest()
+    assert http_text(base, "DELETE", "/directive")[0] == 401
+    assert http_text(base, "DELETE", "/directive", token="wrong-token-xyz")[0] == 401
+    assert st.directive.digest() == before and not (tmp_path / "audit.jsonl").exists()
+    status, text = http_text(base, "DELETE", "/directive", token=TOKEN)
+    assert status == 200 and json.loads(text)["status"] == "lifted"
+    assert st.directive is None
+    assert json.loads(http_text(base, "GET", "/directive")[1])["directive"] is None
+    recs = [json.loads(line) for line in (tmp_path / "audit.jsonl").read_text().splitlines()]
+    assert [(r["action"], r["phase"], r["digest"], r["previous_digest"]) for r in recs] == [
+        ("lift-directive", "intent", None, before), ("lift-directive", "result", None, before)]
+    assert recs[1]["outcome"] == "confirmed" and recs[1]["in_force"] is None
+    assert http_text(base, "DELETE", "/plan", token=TOKEN)[0] == 405
 
 def test_get_views(api):
     st, base = api(TOKEN)

@@ -11,8 +11,17 @@ from pathlib import Path
 
 import pytest
 
-from tests.controller_util import UDP_SEND_BRANCH, Controller, bridges, free_port, http, sh
-from tests.test_controller_traffic import namespaces
+from tests.controller_util import (
+    HOSTS,
+    UDP_SEND_BRANCH,
+    Controller,
+    bridges,
+    free_port,
+    http,
+    namespaces,
+    sh,
+    write_token_file,
+)
 
 pytestmark = pytest.mark.emulation
 
@@ -72,11 +81,11 @@ def test_interval_spanning_a_cap_change_matches_the_receiver(ovs, tmp_path: Path
     tool = tmp_path / "udp.py"
     tool.write_text(UDP_TOOL)
     (tmp_path / "d.json").write_text(json.dumps(_directive(20000)))
-    (tmp_path / "token").write_text(TOKEN + "\n")
+    write_token_file(tmp_path / "token", TOKEN)
     ofp_port = free_port()
     # wire caps 2000 -> 1000 kbit/s (rate scale 0.1), 4000 kbit/s offered
     send_kbps, send_s, poll_s = 4000, 6.0, 1.0
-    with bridges([0x1075], ofp_port) as br, namespaces(br[0x1075]) as ns:
+    with bridges([0x1075], ofp_port) as br, namespaces({role: br[0x1075] for role in HOSTS}) as ns:
         ctl = Controller(tmp_path, ofp_port, "--directive", str(tmp_path / "d.json"), "--rate-scale", "0.1",
                          "--burst-s", "0.1", "--poll-interval-s", str(poll_s), "--token-file",
                          str(tmp_path / "token"), "--stats-out", str(tmp_path / "stats.csv"))
@@ -94,7 +103,7 @@ def test_interval_spanning_a_cap_change_matches_the_receiver(ovs, tmp_path: Path
             time.sleep(_until_mid_interval_s(tmp_path / "stats.csv", offset_s, poll_s))
             change_mono_s = time.monotonic()
             status, body = http(ctl.base, "PUT", "/directive", _directive(10000), token=TOKEN)
-            assert status == 200 and body["switches_changed"] == ["0x1075"], body
+            assert status == 200 and body["switches_confirmed"] == ["0x1075"], body
             assert send.wait(timeout=send_s + 10) == 0
             out, _ = recv.communicate(timeout=15)
             time.sleep(2 * poll_s)  # the rows of the last intervals

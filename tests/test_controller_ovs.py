@@ -22,8 +22,9 @@ from tests.controller_util import (
     sh,
     wait_until,
     wanted_meters,
+    write_token_file,
 )
-from throttlebed.controller.region_map import CORE_DPID, region_dpid
+from throttlebed.directive.regions import CORE_DPID, region_dpid
 from throttlebed.directive.schema import directive_from_data, load_directive
 from throttlebed.measurements import read_measurements
 
@@ -44,7 +45,7 @@ DIRECTIVE = {
 @pytest.fixture
 def workdir(tmp_path):
     (tmp_path / "d.json").write_text(json.dumps(DIRECTIVE))
-    (tmp_path / "token").write_text(TOKEN + "\n")
+    write_token_file(tmp_path / "token", TOKEN)
     return tmp_path
 
 
@@ -209,12 +210,43 @@ def test_api_changes_meters_only_with_token_and_valid_directive(ovs, workdir):
             assert dump_meters(br[0x1010]) == {}
             assert all("meter" not in f for f in dump_flows(br[0x1010]))
             lines = audit.read_text().splitlines()
-            assert len(lines) == 2
-            rec = json.loads(lines[1])
+            assert len(lines) == 3  # loaded at start; intent and result of the PUT
+            intent, rec = json.loads(lines[1]), json.loads(lines[2])
+            assert intent["phase"] == "intent" and (rec["phase"], rec["outcome"]) == ("result", "confirmed")
             assert rec["action"] == "put-directive"
-            assert rec["digest"] == directive_from_data(stage90).digest()
+            assert rec["digest"] == rec["in_force"] == directive_from_data(stage90).digest()
+            assert rec["switches_confirmed"] == ["0x1010", "0x1075"]
             assert rec["who"]["client"] == "127.0.0.1" and len(rec["who"]["token_id"]) == 12
             assert http(ctl.base, "GET", "/directive")[1]["directive"]["stage"] == 90
+        finally:
+            assert ctl.stop() == 0
+
+
+def test_delete_lifts_every_meter_and_keeps_counting(ovs, workdir):
+    """Lifting (the platform complied): DELETE /directive removes every meter on every switch,
+    the platform's flows stay unmetered, and the lift is audited and confirmed like a PUT."""
+    ofp_port = free_port()
+    audit = workdir / "audit.jsonl"
+    store = workdir / "active.json"
+    with bridges([region_dpid("KZ-75"), region_dpid("KZ-10")], ofp_port) as br:
+        ctl = Controller(workdir, ofp_port, "--directive", str(workdir / "d.json"), "--clock-start", "23:00",
+                         "--rate-scale", "0.1", "--token-file", str(workdir / "token"),
+                         "--audit-log", str(audit), "--directive-store", str(store))
+        try:
+            ctl.wait_connected(2)
+            assert dump_meters(br[0x1075]) and dump_meters(br[0x1010])
+            assert http(ctl.base, "DELETE", "/directive")[0] == 401
+            assert dump_meters(br[0x1075]) and dump_meters(br[0x1010])  # nothing changed
+            status, body = http(ctl.base, "DELETE", "/directive", token=TOKEN)
+            assert status == 200, body
+            for d in br:  # confirmed before the reply: no meter left, platform flows still there
+                assert dump_meters(br[d]) == {}
+                platform = [f for f in dump_flows(br[d]) if "203.0.113.0/24" in f]
+                assert len(platform) == 2 and all("meter" not in f for f in platform), platform
+            assert http(ctl.base, "GET", "/directive")[1]["directive"] is None
+            rec = json.loads(audit.read_text().splitlines()[-1])
+            assert (rec["action"], rec["phase"], rec["outcome"]) == ("lift-directive", "result", "confirmed")
+            assert not store.exists()  # a restart does not put the caps back
         finally:
             assert ctl.stop() == 0
 
@@ -222,12 +254,21 @@ def test_api_changes_meters_only_with_token_and_valid_directive(ovs, workdir):
 def test_bad_options_exit_2_with_one_line(ovs, workdir):
     (workdir / "bad.json").write_text(json.dumps(dict(DIRECTIVE, stage=40)))
     (workdir / "noprefix.json").write_text(json.dumps(dict(DIRECTIVE, platform_prefixes=[])))
+    huge = [dict(DIRECTIVE["rows"][0], peak_kbps=2e10, cap_kbps=10_000_000_000)]
+    (workdir / "huge.json").write_text(json.dumps(dict(DIRECTIVE, rows=huge)))
     for args, needle in (
         (["--directive", str(workdir / "bad.json")], "stage"),
         (["--directive", str(workdir / "noprefix.json")], "noprefix.json: platform_prefixes"),
         (["--region-map", str(workdir / "nope.json")], "nope.json"),
         (["--api", "localhost"], "--api"),
         (["--clock-start", "25:99"], "--clock-start"),
+        (["--directive", str(workdir / "huge.json")], "huge.json: rows[0].cap_kbps: 10000000000 x"),
+        (["--directive", str(workdir / "d.json"), "--rate-scale", "1e300"], "1e+304 kbit/s"),
+        (["--rate-scale", "inf"], "--rate-scale"),
+        (["--rate-scale", "nan"], "--rate-scale"),
+        (["--burst-s", "0"], "--burst-s"),
+        (["--burst-s", "-1"], "--burst-s"),
+        (["--ofp-listen", "not-an-address"], "--ofp-listen"),
     ):
         r = subprocess.run([sys.executable, "-m", "throttlebed.controller.launcher", *args], cwd=REPO,
                            capture_output=True, text=True, timeout=30)

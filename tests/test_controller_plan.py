@@ -18,7 +18,7 @@ from throttlebed.controller.plan import (
     switch_plan,
     wire_rate_kbps,
 )
-from throttlebed.controller.region_map import CORE_DPID, region_dpid
+from throttlebed.directive.regions import CORE_DPID, region_dpid
 from throttlebed.directive.schema import directive_from_data
 
 

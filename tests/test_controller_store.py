@@ -8,14 +8,14 @@ from tests.cli_util import run_cli
 from tests.controller_util import API_TOKEN as TOKEN
 from tests.controller_util import ONE_REGION as DATA
 from tests.controller_util import ONE_REGION_STAGE_90 as STAGE_90
-from tests.controller_util import http_text
+from tests.controller_util import http_text, write_token_file
 from throttlebed.controller.api import serve_api
 from throttlebed.controller.launcher import LaunchOptions, build_state, record_start
 from throttlebed.directive.schema import directive_from_data, load_directive
 
 
 def _start(tmp_path, **options):
-    (tmp_path / "token").write_text(TOKEN + "\n")
+    write_token_file(tmp_path / "token", TOKEN)
     opts = LaunchOptions(token_file=str(tmp_path / "token"), audit_log=str(tmp_path / "audit.jsonl"),
                          clock_start="2026-03-02T12:00", **options)
     state = build_state(opts)
@@ -41,8 +41,9 @@ def test_put_is_kept_and_a_restart_starts_from_it(tmp_path):
         server.shutdown()
     new_digest = directive_from_data(STAGE_90).digest()
     assert load_directive(store).digest() == new_digest
-    assert [(r["action"], r.get("stored")) for r in _audit(tmp_path)] == [
-        ("load-directive", None), ("put-directive", str(store))]
+    assert [(r["action"], r.get("phase"), r.get("stored")) for r in _audit(tmp_path)] == [
+        ("load-directive", None, None), ("put-directive", "intent", None),
+        ("put-directive", "result", str(store))]
 
     restarted, server, _ = _start(tmp_path, directive_store=str(store))
     server.shutdown()
@@ -65,7 +66,9 @@ def test_put_that_cannot_be_kept_changes_nothing(tmp_path):
     assert status == 500
     assert json.loads(text)["error"].startswith(f"{store}: cannot keep the directive")
     assert state.directive.digest() == directive_from_data(DATA).digest()
-    assert [r["action"] for r in _audit(tmp_path)] == ["load-directive"]
+    assert [(r["action"], r.get("phase"), r.get("outcome")) for r in _audit(tmp_path)] == [
+        ("load-directive", None, None), ("put-directive", "intent", None),
+        ("put-directive", "result", "not-stored")]
 
 
 def test_without_a_directive_and_an_empty_store_the_controller_only_counts(tmp_path):

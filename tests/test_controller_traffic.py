@@ -2,65 +2,25 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 
-from tests.controller_util import UDP_SEND_BRANCH, Controller, bridges, free_port, http, sh
+from tests.controller_util import (
+    HOSTS,
+    UDP_TOOL,
+    Controller,
+    bridges,
+    free_port,
+    http,
+    namespaces,
+    sh,
+    udp_transfers,
+)
 
 pytestmark = pytest.mark.emulation
-
-UDP_TOOL = r'''
-import socket, sys, time
-if sys.argv[1] == "recv":
-    port, dur = int(sys.argv[2]), float(sys.argv[3])
-    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("0.0.0.0", port)); s.settimeout(0.2)
-    total, first, last, end = 0, None, None, time.monotonic() + dur
-    while time.monotonic() < end:
-        try:
-            n = len(s.recv(65535))
-        except socket.timeout:
-            continue
-        now = time.monotonic(); first = first or now; last = now; total += n + 42  # + Ethernet/IP/UDP
-    print(total, (last - first) if first else 0.0)
-''' + UDP_SEND_BRANCH
-HOSTS = {  # role: (address/prefix, routes)
-    "plat": ("203.0.113.10/24", ["10.0.0.0/8"]),
-    "user": ("10.75.0.2/16", ["203.0.113.0/24", "198.51.100.0/24"]),
-    "othr": ("198.51.100.10/24", ["10.0.0.0/8"]),
-}
-
-
-@contextlib.contextmanager
-def namespaces(bridge: str):
-    """One namespace per role, each wired to ``bridge`` by a veth (transmit checksum offload off)."""
-    tag = f"{os.getpid() % 10000}"
-    made: list[str] = []
-    try:
-        for role, (addr, routes) in HOSTS.items():
-            ns, host_if, sw_if = f"tbc{tag}{role}", f"tb{tag}{role}h", f"tb{tag}{role}s"
-            sh("ip", "netns", "add", ns)
-            made.append(ns)
-            sh("ip", "link", "add", host_if, "type", "veth", "peer", "name", sw_if)
-            sh("ip", "link", "set", host_if, "netns", ns)
-            sh("ovs-vsctl", "add-port", bridge, sw_if)
-            sh("ip", "link", "set", sw_if, "up")
-            for cmd in (["ip", "link", "set", "lo", "up"], ["ip", "link", "set", host_if, "up"],
-                        ["ip", "addr", "add", addr, "dev", host_if],
-                        ["ethtool", "-K", host_if, "tx", "off"],  # STACK.md pitfall 1
-                        *[["ip", "route", "add", r, "dev", host_if] for r in routes]):
-                sh("ip", "netns", "exec", ns, *cmd)
-        yield {role: f"tbc{tag}{role}" for role in HOSTS}
-    finally:
-        for ns in made:
-            subprocess.run(["ip", "netns", "del", ns], capture_output=True, timeout=20)
-
 
 def test_udp_platform_held_at_cap_other_untouched(ovs, tmp_path: Path):
     tool = tmp_path / "udp.py"
@@ -71,7 +31,7 @@ def test_udp_platform_held_at_cap_other_untouched(ovs, tmp_path: Path):
     ofp_port = free_port()
     cap_wire_kbps, send_kbps, send_s = 2000, 4000, 5.0
     burst_s, poll_interval_s = 0.1, 0.5
-    with bridges([0x1075], ofp_port) as br, namespaces(br[0x1075]) as ns:
+    with bridges([0x1075], ofp_port) as br, namespaces({role: br[0x1075] for role in HOSTS}) as ns:
         ctl = Controller(tmp_path, ofp_port, "--directive", str(tmp_path / "d.json"), "--rate-scale", "0.1",
                          "--burst-s", str(burst_s), "--poll-interval-s", str(poll_interval_s),
                          "--stats-out", str(tmp_path / "stats.csv"))
@@ -79,21 +39,8 @@ def test_udp_platform_held_at_cap_other_untouched(ovs, tmp_path: Path):
             ctl.wait_connected(1)
             sh("ip", "netns", "exec", ns["user"], "ping", "-c1", "-W2", "203.0.113.10")
             sh("ip", "netns", "exec", ns["user"], "ping", "-c1", "-W2", "198.51.100.10")
-            py = sys.executable
-            recv = [subprocess.Popen(["ip", "netns", "exec", ns["user"], py, str(tool), "recv", str(port),
-                                      str(send_s + 2)], stdout=subprocess.PIPE, text=True)
-                    for port in (9001, 9002)]
-            time.sleep(0.3)
-            send = [subprocess.Popen(["ip", "netns", "exec", ns[src], py, str(tool), "send", "10.75.0.2",
-                                      str(port), str(send_kbps), str(send_s)])
-                    for src, port in (("plat", 9001), ("othr", 9002))]
-            for p in send:
-                assert p.wait(timeout=send_s + 10) == 0
-            got = []
-            for p in recv:
-                out, _ = p.communicate(timeout=10)
-                nbytes, span_s = out.split()
-                got.append(int(nbytes) * 8 / 1000 / float(span_s))
+            got = udp_transfers(tool, ns, [("plat", "user", "10.75.0.2", 9001),
+                                           ("othr", "user", "10.75.0.2", 9002)], send_kbps, send_s)
             platform_kbps, other_kbps = got
             assert 0.9 * cap_wire_kbps <= platform_kbps <= 1.1 * cap_wire_kbps, got
             assert other_kbps >= 0.9 * send_kbps, got

@@ -8,9 +8,9 @@ from datetime import datetime
 import pytest
 from emulation_helpers import assert_nothing_left
 
-from throttlebed.topology import emulation
+from throttlebed.emulation import backend as emulation
+from throttlebed.emulation.mininet_net import processes_with
 from throttlebed.topology.graph import TopologyOptions, build_graph
-from throttlebed.topology.mininet_net import processes_with
 
 pytestmark = pytest.mark.emulation
 

@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 from emulation_helpers import OTHER, PLATFORM, PORT, assert_nothing_left, caps_directive, mbps, run_fetch
 
-from throttlebed.sim.realtime import start_servers
-from throttlebed.topology.emulation import RunningTestbed, running_testbed
+from throttlebed.emulation.backend import RunningTestbed, running_testbed
+from throttlebed.emulation.driver import start_servers
 from throttlebed.topology.graph import TopologyOptions, build_graph, user_hosts
 
 pytestmark = pytest.mark.emulation

@@ -19,9 +19,9 @@ from emulation_helpers import assert_run_left_nothing
 from throttlebed.directive.caps import derive_directive
 from throttlebed.directive.periods import PeriodSet
 from throttlebed.directive.statistics import compute_peaks
+from throttlebed.emulation.backend import run_emulation
 from throttlebed.sim.fluid import run_fluid
 from throttlebed.sim.load import LoadProfile, generate_sessions
-from throttlebed.topology.emulation import run_emulation
 from throttlebed.topology.graph import TopologyOptions, build_graph
 
 pytestmark = pytest.mark.emulation

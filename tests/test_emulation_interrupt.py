@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from emulation_helpers import assert_run_left_nothing
 
+from throttlebed.emulation.mininet_net import existing_bridges
 from throttlebed.topology.graph import TopologyOptions, build_graph
-from throttlebed.topology.mininet_net import existing_bridges
 
 pytestmark = pytest.mark.emulation
 
@@ -23,7 +23,7 @@ from datetime import date
 from pathlib import Path
 import numpy as np
 from throttlebed.sim.load import LoadProfile, generate_sessions
-from throttlebed.topology.emulation import run_emulation
+from throttlebed.emulation.backend import run_emulation
 regions = ["KZ-75", "KZ-10"]
 s = generate_sessions(regions, LoadProfile(users_scale=0.002), np.random.default_rng(1), 0, 86400)
 run_emulation(regions, s, None, day=date(2026, 3, 2), start_s=0, end_s=86400, time_scale=600,

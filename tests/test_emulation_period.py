@@ -8,8 +8,8 @@ from datetime import datetime
 import pytest
 from emulation_helpers import PLATFORM, PORT, assert_nothing_left, caps_directive, mbps, run_fetch
 
-from throttlebed.sim.realtime import start_servers
-from throttlebed.topology.emulation import running_testbed
+from throttlebed.emulation.backend import running_testbed
+from throttlebed.emulation.driver import start_servers
 from throttlebed.topology.graph import TopologyOptions, build_graph, user_hosts
 
 pytestmark = pytest.mark.emulation
@@ -34,7 +34,13 @@ def test_cap_follows_the_period_on_the_compressed_clock(ovs, tmp_path) -> None:
         docs = run_fetch(tb, {h: [{"at_s": 0, "server": PLATFORM, "bytes": 0, "rate_kbps": 0,
                                    "duration_s": b_s + 6}]}, tmp_path, bin_s=0.5, until_s=b_s + 6.5,
                          epoch=epoch)
+        switched = tb.ctl.get("/period-switches")["switches"]
     assert_nothing_left(tb)
+    # the controller timed the 12:00 change: one switch, confirmed, no failure
+    at_noon = [r for r in switched if r["boundary"] == BOUNDARY.isoformat(timespec="milliseconds")]
+    assert len(at_noon) == 1 and at_noon[0]["switches"] == 1, switched
+    assert at_noon[0]["failed"] == [] and at_noon[0]["pending"] == []
+    assert at_noon[0]["latency_ms"] is not None and at_noon[0]["latency_ms"] >= at_noon[0]["send_ms"] >= 0
     k = int(b_s // 0.5)  # bin holding the boundary
     before = mbps(docs[h], PLATFORM, "tcp", range(k - 7, k - 1)) * 1000 / BEFORE_KBPS
     after = mbps(docs[h], PLATFORM, "tcp", range(k + 4, k + 11)) * 1000 / AFTER_KBPS

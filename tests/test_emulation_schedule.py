@@ -9,10 +9,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from throttlebed.emulation.backend import controller_measurements
+from throttlebed.emulation.driver import ReplayConfig, choose_bundle_s, plan_transfers, receiver_measurements
 from throttlebed.errors import InputError
 from throttlebed.measurements import validate_measurements
-from throttlebed.sim.realtime import ReplayConfig, choose_bundle_s, plan_transfers, receiver_measurements
-from throttlebed.topology.emulation import controller_measurements
 from throttlebed.topology.graph import TopologyOptions, build_graph
 
 DAY = date(2026, 3, 2)
@@ -123,7 +123,7 @@ def test_controller_rows_are_resampled_time_weighted(tmp_path: Path) -> None:
 def test_directive_must_cover_the_emulated_platform(tmp_path: Path) -> None:
     """A directive whose prefixes miss the platform's servers would cap nothing: refused up front."""
     from throttlebed.directive.schema import directive_from_data
-    from throttlebed.topology.emulation import run_emulation
+    from throttlebed.emulation.backend import run_emulation
 
     row = {"region": "KZ-75", "period": "00:00-24:00", "peak_kbps": 10, "cap_kbps": 5}
     d = directive_from_data({"platform": "P", "platform_prefixes": ["192.0.2.0/24"], "stage": 50,

@@ -98,6 +98,10 @@ def test_verdict_holds_and_reduces_by_the_stage(national):
     assert v["pass"] is True
     assert v["collateral"]["unaffected"] is True
     assert len(v["collateral"]["regions"]) == 40  # 20 regions x (down, up)
+    # the fluid baseline serves every session that ends in the day: nothing abandoned without a cap
+    served = v["baseline_service"]
+    assert served["not_served"] == 0 and served["share_not_served"] == 0.0
+    assert 0.9 * v["expected_sessions"] <= served["sessions"] <= 1.1 * v["expected_sessions"]
     cells = pd.read_parquet(out / "cells.parquet")
     assert len(cells) == 80 and cells["held"].all()
 
@@ -189,3 +193,19 @@ def test_ctrl_c_exits_130_and_leaves_no_output(tmp_path):
     assert proc.returncode == 130
     assert not out.exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == [path.name]
+
+
+def test_a_both_directions_run_has_one_impact_per_cell_and_direction(tmp_path):
+    """Down and up rows of one period are one impact cell: the same figures on both rows, once each."""
+    path = _scenario_file(tmp_path, "national-day.yaml", **{"regions": ["KZ-75", "KZ-11"],
+                                                            "load.users_scale": 0.02,
+                                                            "peaks.direction": "both"})
+    out = tmp_path / "o"
+    res = run_cli("run", path, "--out", out, "--quiet")
+    assert res.code == 0, res.err
+    cells = pd.read_parquet(out / "cells.parquet")
+    assert sorted(cells["direction"].unique()) == ["down", "up"]
+    assert not cells.duplicated(["stage", "region", "period", "direction"]).any()
+    by_dir = cells.set_index(["stage", "region", "period", "direction"])["impact_platform_sessions"]
+    assert (by_dir.xs("down", level="direction") == by_dir.xs("up", level="direction")).all()
+    assert cells["impact_platform_sessions"].sum() > 0

@@ -10,6 +10,7 @@ from throttlebed.directive.schema import Directive
 from throttlebed.experiments.verdict import (
     Tolerances,
     assign_cells,
+    baseline_service,
     cell_verdicts,
     collateral_summary,
     collateral_table,
@@ -53,6 +54,27 @@ def test_assign_cells_handles_wrapping_period():
     out = assign_cells(df, d)
     assert list(out["period"]) == ["22:00-02:00", "22:00-02:00", "02:00-22:00", "22:00-02:00"]
     assert list(out["second_in_period"]) == [5400.0, 14340.0, 0.0, 0.0]
+
+
+def test_each_direction_is_judged_in_its_own_periods():
+    """An up row 00:00-06:00 and down rows 00:00-12:00, 12:00-24:00: the up samples of 03:00 are
+    in the up cell, those of 13:00 in none, whatever the down rows' periods."""
+    d = _directive(rows=[
+        {"region": "KZ-75", "period": "00:00-12:00", "peak_kbps": 1000.0, "cap_kbps": 500,
+         "direction": "down"},
+        {"region": "KZ-75", "period": "12:00-24:00", "peak_kbps": 1000.0, "cap_kbps": 500,
+         "direction": "down"},
+        {"region": "KZ-75", "period": "00:00-06:00", "peak_kbps": 100.0, "cap_kbps": 50, "direction": "up"},
+    ])
+    df = pd.DataFrame({"time": pd.to_datetime(["2026-03-02 03:00", "2026-03-02 13:00"]),
+                       "region": "KZ-75", "kbps": 1.0})
+    up_cells = assign_cells(df, d, "up")
+    assert up_cells["period"].iloc[0] == "00:00-06:00" and up_cells["period"].isna().iloc[1]
+    assert list(assign_cells(df, d, "down")["period"]) == ["00:00-12:00", "12:00-24:00"]
+    up = _table([80.0] * 10, [80.0] * 10, direction="up")
+    up_cap = _table([50.0] * 10, [50.0] * 10, direction="up")
+    cells = cell_verdicts(up, up_cap, d).set_index(["period", "direction"])
+    assert cells.loc[("00:00-06:00", "up"), "samples"] == 10  # only the morning's up samples
 
 
 def test_capped_cells_hold_and_reach_the_target():
@@ -118,6 +140,18 @@ def test_cell_without_enforced_samples_fails_as_unverified():
     cells = _cells(base, enf)
     pm = cells.loc["12:00-24:00"]
     assert pm["no_samples"] and not pm["pass"] and pm["samples"] == 0
+    assert pm["held"] is None  # no data: never reported as held
+    assert cells.loc["00:00-12:00", "held"] is True
+    s = summarize_cells(cells.reset_index())
+    assert s["cells_held"] == 1 and s["cells_no_data"] == 1 and s["pass"] is False
+
+
+def test_run_with_no_enforced_samples_at_all_holds_nothing():
+    base = _table(np.full(60, 1000.0), np.full(60, 2000.0))
+    enf = _table(np.empty(0), np.empty(0))
+    cells = cell_verdicts(base, enf, _directive())
+    assert cells["held"].isna().all() and cells["no_samples"].all() and not cells["pass"].any()
+    assert summarize_cells(cells)["cells_held"] == 0
 
 
 def test_ks_detects_throttling_and_not_identical_distributions():
@@ -245,3 +279,15 @@ def test_boundary_guard_covers_the_end_of_a_period_too():
     c = cells.loc["00:00-01:00"]
     assert c["held"] and c["samples_guarded"] == 2 and c["measured_max_kbps"] == 500.0
     assert not cell_verdicts(base, _table(am, np.empty(0)), d, Tolerances()).iloc[0]["held"]
+
+
+def test_baseline_service_weighs_load_model_sessions_and_leaves_cut_ones_out():
+    status = pd.Categorical(["completed", "abandoned", "dropped", "cut", "failed", "completed"],
+                            categories=["completed", "abandoned", "cut", "dropped", "failed"])
+    outcomes = pd.DataFrame({"status": status, "sessions": [10, 3, 1, 50, 2, 6]})
+    s = baseline_service(outcomes)
+    # completed 16, not served 3 + 1 (a failed transfer breaks an emulated run on its own)
+    assert s == {"sessions": 72, "completed": 16, "not_served": 4, "share_not_served": 4 / 20}
+    assert baseline_service(None) is None
+    nothing_ended = baseline_service(pd.DataFrame({"status": pd.Categorical(["cut"]), "sessions": [5]}))
+    assert nothing_ended["share_not_served"] == 0.0

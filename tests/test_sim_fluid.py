@@ -17,10 +17,10 @@ from throttlebed.sim.fluid import (
     UP_FRACTION,
     caps_per_minute,
     fluid_measurements,
-    max_min_shares,
     run_fluid,
 )
 from throttlebed.sim.load import SESSION_COLUMNS, LoadProfile, generate_sessions
+from throttlebed.sim.stepping import fair_shares
 
 DAY = date(2026, 3, 2)
 
@@ -76,10 +76,8 @@ def test_bucket_burst_passes_at_most_burst_s_of_cap_above_the_rate():
 
 
 def test_max_min_fair_sharing_between_flows():
-    demand = np.array([100.0, 1000.0, 1000.0, 50.0, 50.0])
-    reg = np.array([0, 0, 0, 1, 1])
-    shares = max_min_shares(demand, reg, np.array([700.0, 60.0]), 2)
-    assert shares == pytest.approx([100.0, 300.0, 300.0, 30.0, 30.0])
+    assert fair_shares(np.array([100.0, 1000.0, 1000.0]), 700.0) == pytest.approx([100.0, 300.0, 300.0])
+    assert fair_shares(np.array([50.0, 50.0]), 60.0) == pytest.approx([30.0, 30.0])
 
 
 def test_slow_flow_keeps_its_rate_fast_flow_takes_the_rest():
@@ -150,23 +148,14 @@ def test_bad_grid_is_an_input_error():
 
 
 @settings(max_examples=200, deadline=None)
-@given(st.lists(st.tuples(st.integers(0, 2), st.floats(0, 1e4)), min_size=1, max_size=40),
-       st.lists(st.floats(0, 2e4), min_size=3, max_size=3))
-def test_max_min_shares_properties(flows, budgets):
-    reg = np.array([r for r, _ in flows])
-    demand = np.array([d for _, d in flows])
-    budget = np.array(budgets)
-    asked = np.bincount(reg, demand, minlength=3)
-    binding = asked > budget
-    sel = binding[reg]
-    if not sel.any():
+@given(st.lists(st.floats(0, 1e4), min_size=1, max_size=40), st.floats(0, 2e4))
+def test_fair_shares_properties(flows, budget):
+    demand = np.array(flows)
+    if demand.sum() <= budget:
         return
-    shares = max_min_shares(demand[sel], reg[sel], budget, 3)
-    assert (shares >= -1e-9).all() and (shares <= demand[sel] + 1e-9).all()
-    got = np.bincount(reg[sel], shares, minlength=3)
-    np.testing.assert_allclose(got[binding], budget[binding], rtol=1e-9, atol=1e-6)
-    for r in np.flatnonzero(binding):  # a flow held below its demand gets the region's largest share
-        mine = shares[reg[sel] == r]
-        held = mine < demand[sel][reg[sel] == r] - 1e-6
-        if held.any():
-            assert mine[held].min() >= mine.max() - 1e-6
+    shares = fair_shares(demand, budget)
+    assert (shares >= -1e-9).all() and (shares <= demand + 1e-9).all()
+    assert shares.sum() == pytest.approx(budget, rel=1e-9, abs=1e-6)
+    held = shares < demand - 1e-6  # a flow held below its demand gets the largest share
+    if held.any():
+        assert shares[held].min() >= shares.max() - 1e-6

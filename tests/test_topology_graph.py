@@ -67,7 +67,7 @@ def test_regional_switch_uplink_is_its_first_link() -> None:
 
 
 def test_all_regions_names_fit_linux_interfaces() -> None:
-    from throttlebed.topology.mininet_net import interface_names
+    from throttlebed.emulation.mininet_net import interface_names
 
     g = tg.build_graph("all", tg.TopologyOptions(hosts_per_region=tg.MAX_HOSTS_PER_REGION))
     names = interface_names(g, "abc")

@@ -11,7 +11,8 @@ import sys
 
 import click
 
-from throttlebed.errors import InputError
+from throttlebed.errors import InputError, RunFailure
+from throttlebed.interrupts import latch_interrupts, was_interrupted
 
 COMMANDS: dict[str, tuple[str, str]] = {
     # name: (module, attribute)
@@ -19,11 +20,13 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "deadline": ("throttlebed.directive.case_cli", "deadline"),
     "timeline": ("throttlebed.directive.case_cli", "timeline"),
     "case": ("throttlebed.directive.case_cli", "case"),
-    "topology": ("throttlebed.topology.cli", "topology"),
+    "topology": ("throttlebed.experiments.topology_cli", "topology"),
     "controller": ("throttlebed.controller.cli", "controller"),
+    "emulation": ("throttlebed.emulation.cli", "emulation"),
     "run": ("throttlebed.experiments.cli", "run"),
     "sweep": ("throttlebed.experiments.cli", "sweep"),
     "compare": ("throttlebed.experiments.cli", "compare"),
+    "validate": ("throttlebed.experiments.cli", "validate"),
 }
 
 
@@ -60,6 +63,7 @@ def fail_input(err: InputError) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry point: map errors to exit codes and one-line messages."""
+    latch_interrupts()
     try:
         cli.main(args=argv, prog_name="throttlebed", standalone_mode=False)
     except InputError as e:
@@ -76,9 +80,15 @@ def main(argv: list[str] | None = None) -> None:
     except KeyboardInterrupt:
         click.echo("throttlebed: interrupted", err=True)
         sys.exit(130)
+    except RunFailure as e:  # the run broke: no verdict, and not a fault of the program
+        click.echo(f"throttlebed: run failed: {e}", err=True)
+        sys.exit(1)
     except Exception as e:  # an internal failure, not the user's input
         click.echo(f"throttlebed: internal error: {type(e).__name__}: {e}", err=True)
         sys.exit(1)
+    if was_interrupted():  # its exception was swallowed somewhere (a ctypes callback)
+        click.echo("throttlebed: interrupted", err=True)
+        sys.exit(130)
     sys.exit(0)
 
 

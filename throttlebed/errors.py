@@ -15,10 +15,15 @@ class InputError(ValueError):
         self.where = where
         self.reason = message
         parts = [p for p in (source, where) if p]
-        super().__init__(": ".join([*parts, message]) if parts else message)
+        text = ": ".join([*parts, message]) if parts else message
+        super().__init__(" ".join(text.split("\n")).replace("\r", "\\r"))  # always one line
 
     def located(self, source: str) -> InputError:
         """The same error, attributed to ``source`` (a file name) if it has none yet."""
         if self.source:
             return self
         return InputError(self.reason, source=source, where=self.where)
+
+
+class RunFailure(RuntimeError):
+    """A run whose results cannot be trusted (the emulation broke): exit 1, one line, no verdict."""

@@ -118,3 +118,49 @@ def write_measurements(df: pd.DataFrame, path: str | Path) -> Path:
     if _suffix(p) == ".csv":
         return atomic_write(p, lambda tmp: df.to_csv(tmp, index=False))
     return atomic_write(p, lambda tmp: df.to_parquet(tmp, index=False))
+
+
+# ---- session outcomes ---------------------------------------------------------------------
+# What happened to each session of a run, the same shape from both backends (the fluid model and
+# the emulation's traffic agents), so that a baseline and an enforced run of the same sessions can
+# be compared session by session (throttlebed.experiments.impact):
+#
+# - ``session``: the session's id, equal across runs of the same sessions (same seed);
+# - ``region``, ``traffic`` (platform|other), ``transport`` (tcp|udp);
+# - ``start_s``: start, seconds since local midnight of the run's day (model time);
+# - ``nominal_s``: the session's unconstrained duration, size / access rate (model seconds);
+# - ``end_s``: when its last byte arrived (model time), NaN unless ``status == 'completed'``;
+# - ``status``: completed | abandoned (the user gave up: the time given is when, in ``end_s`` no) |
+#   cut (still running when the window closed) | dropped (never started: a host's concurrency
+#   limit) | failed (the connection failed);
+# - ``given_up_s``: for ``abandoned``, when the user gave up (model time), else NaN;
+# - ``sessions``: how many of the load model's sessions the row stands for (the emulation merges
+#   sessions that start together on one host when the schedule is too dense; else 1).
+
+OUTCOME_COLUMNS = ("session", "region", "traffic", "transport", "start_s", "nominal_s", "end_s", "status",
+                   "given_up_s", "sessions")
+OUTCOME_STATUSES = ("completed", "abandoned", "cut", "dropped", "failed")
+
+
+def empty_outcomes() -> pd.DataFrame:
+    """A session outcome table with no rows."""
+    return pd.DataFrame({c: pd.Series(dtype=float if c.endswith("_s") else object) for c in OUTCOME_COLUMNS})
+
+
+def share_columns(like: pd.DataFrame, table: pd.DataFrame) -> pd.DataFrame:
+    """``table`` with each column equal to ``like``'s (same name, dtype and values) taken from ``like``.
+
+    The baseline and the enforced outcome tables of one seed hold the same sessions: only their
+    ends and statuses differ, so the enforced table can keep the rest in the baseline's arrays
+    (a national day at full scale: 17 M rows each).
+    """
+    if len(like) != len(table):
+        return table
+    out = {}
+    for c in table.columns:
+        mine = table[c]
+        if c in like.columns and like[c].dtype == mine.dtype and like[c].equals(mine):
+            out[c] = like[c].reset_index(drop=True)
+        else:
+            out[c] = mine.reset_index(drop=True)
+    return pd.DataFrame(out, copy=False)

@@ -60,7 +60,10 @@ def _format_loc(loc: tuple[Any, ...]) -> str:
         if isinstance(part, int):
             out += f"[{part}]"
         else:
-            out += ("." if out else "") + str(part)
+            text = str(part)
+            if not text or not text.isprintable() or text != text.strip():
+                text = repr(text)  # a field named "" or "\r" is shown as such, on the same line
+            out += ("." if out else "") + text
     return out
 
 

@@ -14,9 +14,12 @@ from throttlebed.controller.launcher import LaunchOptions, run
               help="File where the active directive is kept: each accepted PUT is written there, "
                    "and a restart without --directive starts from it.")
 @click.option("--ofp-port", type=int, default=6653, show_default=True, help="OpenFlow listen port.")
+@click.option("--ofp-listen", default="127.0.0.1", show_default=True,
+              help="Address OpenFlow listens on (0.0.0.0 for every interface).")
 @click.option("--api", default="127.0.0.1:8080", show_default=True, help="HTTP API address HOST:PORT.")
 @click.option("--token-file", type=click.Path(dir_okay=False), default=None,
-              help="File holding the bearer token for PUT /directive (without it PUT is refused).")
+              help="File holding the bearer token for PUT /directive (without it PUT is refused); "
+                   "refused unless only its owner may open it (chmod 600).")
 @click.option("--time-scale", type=float, default=1.0, show_default=True,
               help="Emulated seconds per real second.")
 @click.option("--clock-start", default=None,
@@ -27,10 +30,13 @@ from throttlebed.controller.launcher import LaunchOptions, run
               help="Meter burst in seconds of its rate.")
 @click.option("--poll-interval-s", type=float, default=1.0, show_default=True,
               help="Real seconds between statistics polls.")
+@click.option("--confirm-timeout-s", type=float, default=2.0, show_default=True,
+              help="Seconds every switch has to confirm a directive change before it is undone (502).")
 @click.option("--stats-out", type=click.Path(dir_okay=False), default=None,
               help="CSV file the measurements are appended to.")
 @click.option("--audit-log", type=click.Path(dir_okay=False), default=None,
-              help="JSON-lines file of directive changes.")
+              help="JSON-lines file of directive changes (created mode 0600); the key naming tokens "
+                   "in it is kept beside it in <file>.key.")
 @click.option("--region-map", type=click.Path(dir_okay=False), default=None,
               help='JSON {"<dpid>": "KZ-75", ...} overriding the dpid scheme 0x10NN.')
 @click.option("--platform-prefix", "platform_prefixes", multiple=True,

@@ -15,17 +15,25 @@ import sys
 import threading
 import time
 from dataclasses import dataclass
-from ipaddress import IPv4Network
+from ipaddress import IPv4Network, ip_address
 from pathlib import Path
 
 from throttlebed.controller.api import parse_listen, serve_api
-from throttlebed.controller.audit import AuditLog, audit_record
+from throttlebed.controller.audit import (
+    AuditLog,
+    audit_record,
+    load_token_id_key,
+    token_id_key_file,
+    use_token_id_key,
+)
 from throttlebed.controller.clock import EmulatedClock, kz_now, parse_clock_start
-from throttlebed.controller.plan import check_enforceable
+from throttlebed.controller.plan import check_enforceable, check_scale
 from throttlebed.controller.region_map import load_region_map
 from throttlebed.controller.state import ControllerState, Settings, StatsSink
 from throttlebed.directive.schema import load_directive, save_directive
 from throttlebed.errors import InputError
+from throttlebed.fileio import read_private_text
+from throttlebed.timescale import check_time_scale
 
 LOG = logging.getLogger("throttlebed.controller")
 
@@ -37,6 +45,7 @@ class LaunchOptions:
     directive: str | None = None
     directive_store: str | None = None
     ofp_port: int = 6653
+    ofp_listen: str = "127.0.0.1"
     api: str = "127.0.0.1:8080"
     token_file: str | None = None
     time_scale: float = 1.0
@@ -44,6 +53,7 @@ class LaunchOptions:
     rate_scale: float = 1.0
     burst_s: float = 1.0
     poll_interval_s: float = 1.0
+    confirm_timeout_s: float = 2.0
     stats_out: str | None = None
     audit_log: str | None = None
     region_map: str | None = None
@@ -52,20 +62,10 @@ class LaunchOptions:
     log_level: str = "INFO"
 
 
-def _positive(value: float, name: str) -> float:
-    if not value > 0:
-        raise InputError(f"must be > 0, got {value!r}", where=name)
-    return value
-
-
 def _read_token(path: str) -> str:
+    """The bearer token of ``--token-file``: a private file (no access for group or others), one word."""
     p = Path(path)
-    try:
-        token = p.read_text(encoding="utf-8").strip()
-    except OSError as e:
-        raise InputError(e.strerror or "cannot read", source=str(p)) from None
-    except UnicodeDecodeError:
-        raise InputError("not a UTF-8 text file", source=str(p)) from None
+    token = read_private_text(p).strip()
     if len(token) < 8 or any(c.isspace() for c in token):
         raise InputError("the token must be one word of at least 8 characters", source=str(p))
     return token
@@ -78,6 +78,14 @@ def _check_file_path(path: Path, what: str) -> None:
     for folder in path.parents:
         if folder.exists() and not folder.is_dir():
             raise InputError(f"{folder} is not a folder", where=what)
+
+
+def _check_listen_address(text: str) -> None:
+    try:
+        ip_address(text)
+    except ValueError:
+        raise InputError(f"{text!r} is not an IP address (e.g. 127.0.0.1, 0.0.0.0)",
+                         where="--ofp-listen") from None
 
 
 def _check_port_free(host: str, port: int, what: str) -> None:
@@ -94,10 +102,12 @@ def build_state(opts: LaunchOptions, mono_s: float | None = None) -> ControllerS
     if not 0 < opts.ofp_port < 65536:
         raise InputError(f"port must be 1..65535, got {opts.ofp_port}", where="--ofp-port")
     parse_listen(opts.api)
-    _positive(opts.time_scale, "--time-scale")
-    _positive(opts.rate_scale, "--rate-scale")
-    _positive(opts.burst_s, "--burst-s")
-    _positive(opts.poll_interval_s, "--poll-interval-s")
+    check_time_scale(opts.time_scale, "--time-scale")
+    check_scale(opts.rate_scale, "--rate-scale")
+    check_scale(opts.burst_s, "--burst-s")
+    _check_listen_address(opts.ofp_listen)
+    check_scale(opts.poll_interval_s, "--poll-interval-s")
+    check_scale(opts.confirm_timeout_s, "--confirm-timeout-s")
     if opts.uplink_port is not None and not 0 < opts.uplink_port < 0xFFFFFF00:
         raise InputError(f"not an OpenFlow port number: {opts.uplink_port}", where="--uplink-port")
     prefixes = []
@@ -107,7 +117,8 @@ def build_state(opts: LaunchOptions, mono_s: float | None = None) -> ControllerS
         except ValueError:
             raise InputError(f"{text!r} is not an IPv4 prefix", where="--platform-prefix") from None
     path = _starting_path(opts)
-    directive = check_enforceable(load_directive(path), source=path) if path else None
+    directive = (check_enforceable(load_directive(path), path, opts.rate_scale, opts.burst_s)
+                 if path else None)
     for option, value in (("--directive-store", opts.directive_store), ("--stats-out", opts.stats_out),
                           ("--audit-log", opts.audit_log)):
         if value:
@@ -119,8 +130,14 @@ def build_state(opts: LaunchOptions, mono_s: float | None = None) -> ControllerS
     clock = EmulatedClock(start_local, time.monotonic() if mono_s is None else mono_s, opts.time_scale)
     settings = Settings(rate_scale=opts.rate_scale, burst_s=opts.burst_s, time_scale=opts.time_scale,
                         poll_interval_s=opts.poll_interval_s, platform_prefixes=tuple(prefixes),
-                        uplink_port=opts.uplink_port)
+                        uplink_port=opts.uplink_port, barrier_timeout_s=opts.confirm_timeout_s)
     audit = AuditLog(opts.audit_log)
+    if opts.audit_log and token:  # token ids stay comparable across restarts while this key file is kept
+        key_file = token_id_key_file(opts.audit_log)
+        try:
+            use_token_id_key(load_token_id_key(key_file))
+        except OSError as e:
+            raise InputError(f"cannot keep the token id key: {e.strerror}", source=str(key_file)) from None
     stats_sink = StatsSink(opts.stats_out)
     return ControllerState(settings, clock, region_map, directive, token, audit, stats_sink,
                            directive_store=store)
@@ -165,7 +182,7 @@ def run(opts: LaunchOptions) -> int:
     os.environ["OSKEN_HUB_TYPE"] = "native"
     state = build_state(opts)
     host, port = parse_listen(opts.api)
-    _check_port_free("0.0.0.0", opts.ofp_port, "--ofp-port")
+    _check_port_free(opts.ofp_listen, opts.ofp_port, "--ofp-port")
     try:
         api = serve_api(state, host, port)
     except OSError as e:
@@ -180,13 +197,14 @@ def run(opts: LaunchOptions) -> int:
 
     cfg.CONF(args=[], project="os_ken")
     cfg.CONF.set_override("ofp_tcp_listen_port", opts.ofp_port)
+    cfg.CONF.set_override("ofp_listen_host", opts.ofp_listen)
     ThrottlebedApp.state = state
     manager = app_manager.AppManager.get_instance()
     manager.load_apps(["throttlebed.controller.osken_app", "os_ken.controller.ofp_handler"])
     contexts = manager.create_contexts()
     manager.instantiate_apps(**contexts)
-    LOG.info("controller up: OpenFlow 1.3 on port %d, API on http://%s:%d, local time %s x%g, "
-             "rate scale %g, burst %g s, directive %s", opts.ofp_port, host, port,
+    LOG.info("controller up: OpenFlow 1.3 on %s port %d, API on http://%s:%d, local time %s x%g, "
+             "rate scale %g, burst %g s, directive %s", opts.ofp_listen, opts.ofp_port, host, port,
              state.local_now().isoformat(timespec="seconds"), opts.time_scale, opts.rate_scale,
              opts.burst_s, state.directive.digest()[:12] if state.directive else "none (baseline)")
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
-from throttlebed.controller.plan import METER_IDS, SwitchPlan
+from throttlebed.controller.plan import SwitchPlan, meter_direction
 from throttlebed.controller.stats import StatsRow
 
 
@@ -22,8 +22,13 @@ def _num(v: float) -> str:
 
 def metrics_text(plans: Mapping[int, SwitchPlan], latest: Iterable[StatsRow],
                  drops: Mapping[tuple[int, int], tuple[int, int]], connected: int,
-                 rate_scale: float, time_scale: float) -> str:
-    """Gauges and counters in the Prometheus text format (version 0.0.4)."""
+                 rate_scale: float, time_scale: float, last_confirm_s: float | None = None,
+                 changes_rolled_back: int = 0) -> str:
+    """Gauges and counters in the Prometheus text format (version 0.0.4).
+
+    ``plans`` are the plans the switches confirmed; ``last_confirm_s`` the time from the last
+    accepted directive change to the last switch's confirmation (Appendix 3 item 1, "immediately").
+    """
     out: list[str] = []
 
     def family(name: str, kind: str, help_text: str, samples: list[tuple[str, float]]) -> None:
@@ -35,16 +40,20 @@ def metrics_text(plans: Mapping[int, SwitchPlan], latest: Iterable[StatsRow],
            [("", connected)])
     family("throttlebed_rate_scale", "gauge", "Wire rate per model kbit/s.", [("", rate_scale)])
     family("throttlebed_time_scale", "gauge", "Emulated seconds per real second.", [("", time_scale)])
-    dir_of = {i: d for d, i in METER_IDS.items()}
+    family("throttlebed_directive_confirm_seconds", "gauge",
+           "Accepted directive change to the last switch's confirmation, seconds.",
+           [("", last_confirm_s)] if last_confirm_s is not None else [])
+    family("throttlebed_directive_changes_rolled_back_total", "counter",
+           "Directive changes undone because a switch did not confirm them.", [("", changes_rolled_back)])
     rate, cap = [], []
     for dpid, plan in sorted(plans.items()):
         if plan.region is None:
             continue
         for m in plan.meters:
-            lab = _labels(region=plan.region, direction=dir_of.get(m.meter_id, str(m.meter_id)),
-                          dpid=f"{dpid:#x}")
+            direction = meter_direction(m.meter_id)
+            lab = _labels(region=plan.region, direction=direction or str(m.meter_id), dpid=f"{dpid:#x}")
             rate.append((lab, m.rate_kbps))
-            cap.append((lab, plan.caps_kbps.get(dir_of.get(m.meter_id, ""), 0)))
+            cap.append((lab, plan.caps_kbps.get(direction or "", 0)))
     family("throttlebed_meter_rate_kbps", "gauge", "Meter rate on the wire, kbit/s.", rate)
     family("throttlebed_cap_kbps", "gauge", "Cap in force, model kbit/s.", cap)
     rows = sorted(latest, key=lambda r: (r.traffic, r.region, r.direction))
@@ -67,7 +76,7 @@ def metrics_text(plans: Mapping[int, SwitchPlan], latest: Iterable[StatsRow],
         region = region_of.get(dpid)
         if region is None:
             continue
-        lab = _labels(region=region, direction=dir_of.get(meter_id, str(meter_id)))
+        lab = _labels(region=region, direction=meter_direction(meter_id) or str(meter_id))
         dp.append((lab, packets))
         db.append((lab, nbytes))
     family("throttlebed_meter_band_drops_total", "counter", "Packets dropped by meter bands.", dp)

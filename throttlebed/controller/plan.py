@@ -3,8 +3,12 @@
 Every switch forwards with ``NORMAL`` (the topology is a tree). On a regional switch the platform's
 traffic is matched by prefix, ``nw_src=PREFIX`` being direction ``down`` (platform -> users) and
 ``nw_dst=PREFIX`` direction ``up``; while a cap is in force the flow goes through meter 1 (down) or
-2 (up) before ``NORMAL``. The cap applies to each direction separately. Outside every period the
-platform flows stay (their counters measure) but carry no meter. Other traffic is never metered.
+2 (up) before ``NORMAL``. Which meters a cell has follows its rows' ``direction``: rows without
+one cap each direction separately (meters 1 and 2 at the same cap); ``down`` or ``up`` rows meter
+that direction only (``both`` directives have one of each, with their own caps); ``sum`` rows put
+both flows through ONE meter (3), so the two directions together are held at the cap. Outside every
+period the platform flows stay (their counters measure) but carry no meter. Other traffic is never
+metered.
 
 Wire rates: ``rate_kbps = max(1, round(cap_kbps * rate_scale))``, band type drop,
 ``burst_kbits = max(1, round(rate_kbps * burst_s))``, flags KBPS|BURST|STATS.
@@ -12,16 +16,18 @@ Wire rates: ``rate_kbps = max(1, round(cap_kbps * rate_scale))``, band type drop
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from ipaddress import IPv4Network
 
+from throttlebed.directive.cap_table import cap_table_of, minute_of_day
 from throttlebed.directive.schema import Directive
 from throttlebed.errors import InputError
 
 DIRECTIONS = ("down", "up")
-METER_IDS = {"down": 1, "up": 2}
+METER_IDS = {"down": 1, "up": 2, "sum": 3}  # "sum": one meter shared by both directions
 PRIORITY_PLATFORM = 100
 PRIORITY_OTHER_DOWN = 10
 PRIORITY_DEFAULT = 0
@@ -91,7 +97,7 @@ class SwitchPlan:
             "period": self.period,
             "caps_kbps": dict(self.caps_kbps),
             "meters": [
-                {"meter_id": m.meter_id, "direction": _meter_direction(m.meter_id),
+                {"meter_id": m.meter_id, "direction": meter_direction(m.meter_id),
                  "rate_kbps": m.rate_kbps, "burst_kbits": m.burst_kbits, "band": "drop",
                  "flags": list(METER_FLAGS)}
                 for m in self.meters
@@ -104,15 +110,51 @@ class SwitchPlan:
         }
 
 
-def _meter_direction(meter_id: int) -> str | None:
+def meter_direction(meter_id: int) -> str | None:
+    """The direction a meter id caps (``down``, ``up`` or ``sum``); None for a meter not ours."""
     return next((d for d, i in METER_IDS.items() if i == meter_id), None)
 
 
-def check_enforceable(directive: Directive, source: str | None = None) -> Directive:
-    """A directive the switches can enforce: it must name the platform's address prefixes."""
+OFP_UINT32_MAX = 2**32 - 1  # meter band rate and burst_size are 32-bit fields
+
+
+def check_scale(value: float, option: str) -> float:
+    """A command-line scale or interval (``--rate-scale``, ``--burst-s``...): finite and above 0."""
+    if not (math.isfinite(value) and value > 0):
+        raise InputError(f"must be a finite number > 0, got {value!r}", where=option)
+    return value
+
+
+def check_enforceable(directive: Directive, source: str | None = None, rate_scale: float = 1.0,
+                      burst_s: float = 1.0) -> Directive:
+    """A directive the switches can enforce, checked before anything is stored or sent.
+
+    It must name the platform's prefixes; every row's wire rate (cap x ``rate_scale``) and bucket
+    (rate x ``burst_s``) must be finite, at least 1 kbit/s and fit OpenFlow's 32-bit meter fields.
+    A cap of 0 kbit/s is refused: a meter has no zero rate (1 kbit/s is its least), and blocking a
+    platform outright is not one of the Rules' reductions (10/50/90% of the peak).
+    """
     if not directive.platform_prefixes:
         raise InputError("the directive names no platform_prefixes: there is no traffic to match",
                          source=source, where="platform_prefixes")
+    for i, row in enumerate(directive.rows):
+        where = f"rows[{i}].cap_kbps"
+        if row.cap_kbps == 0:
+            raise InputError("a cap of 0 kbit/s cannot be enforced by a meter (its least rate is "
+                             "1 kbit/s) and would block the platform; give a positive cap",
+                             source=source, where=where)
+        wire = row.cap_kbps * rate_scale
+        bucket = wire * burst_s
+        if not (math.isfinite(wire) and math.isfinite(bucket)):
+            raise InputError(f"{row.cap_kbps} x rate scale {rate_scale:g} is not a finite wire rate",
+                             source=source, where=where)
+        if round(wire) < 1:
+            raise InputError(f"{row.cap_kbps} x rate scale {rate_scale:g} = {wire:g} kbit/s on the wire "
+                             "rounds to 0: below a meter's 1 kbit/s resolution", source=source, where=where)
+        if max(round(wire), round(bucket)) > OFP_UINT32_MAX:
+            raise InputError(f"{row.cap_kbps} x rate scale {rate_scale:g} gives a meter rate of "
+                             f"{round(wire):.12g} kbit/s and a burst of {round(bucket):.12g} kbit, above "
+                             f"OpenFlow's limit {OFP_UINT32_MAX}", source=source, where=where)
     return directive
 
 
@@ -124,12 +166,6 @@ def wire_rate_kbps(cap_kbps: int, rate_scale: float) -> int:
 def burst_kbits(rate_kbps: int, burst_s: float) -> int:
     """Bucket size of a meter: ``burst_s`` seconds of its rate."""
     return max(1, round(rate_kbps * burst_s))
-
-
-def _minute(local_time: datetime | int) -> int:
-    if isinstance(local_time, datetime):
-        return local_time.hour * 60 + local_time.minute
-    return int(local_time) % 1440
 
 
 def _platform_flows(prefixes: Sequence[IPv4Network], meter_by_dir: Mapping[str, int]) -> list[Flow]:
@@ -163,19 +199,16 @@ def switch_plan(
     if region is None:  # core/gateway or a switch not in the map: plain forwarding
         return SwitchPlan(dpid, None, (), tuple(_base_flows(None)))
     prefixes = list(directive.platform_prefixes) if directive is not None else list(platform_prefixes)
-    minute = _minute(local_time)
-    cap = directive.cap_at(region, minute) if directive is not None else None
-    period = None
+    minute = minute_of_day(local_time)
+    table = cap_table_of(directive if prefixes else None)
+    caps = table.caps_at(region, minute)
+    period = table.period_at(region, minute)
     meters: list[Meter] = []
-    caps: dict[str, int] = {}
-    if cap is not None and prefixes:
-        assert directive is not None
-        period = next(r.period for r in directive.rows_for(region) if r.period_obj.contains_minute(minute))
+    for key, cap in caps.items():
         rate = wire_rate_kbps(cap, rate_scale)
-        for direction in DIRECTIONS:
-            meters.append(Meter(METER_IDS[direction], rate, burst_kbits(rate, burst_s)))
-            caps[direction] = cap
-    meter_by_dir = {d: METER_IDS[d] for d in caps}
+        meters.append(Meter(METER_IDS[key], rate, burst_kbits(rate, burst_s)))
+    meter_by_dir = ({d: METER_IDS["sum"] for d in DIRECTIONS} if "sum" in caps
+                    else {d: METER_IDS[d] for d in caps})
     flows = _base_flows(uplink_port) + _platform_flows(prefixes, meter_by_dir)
     return SwitchPlan(dpid, region, tuple(sorted(meters)), tuple(sorted(flows)), caps, period)
 

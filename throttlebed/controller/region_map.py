@@ -1,7 +1,7 @@
 """Which switch is which regional object: datapath ids of the core and regional switches.
 
-The scheme: the core/gateway switch has dpid 1; the regional switch of region ``KZ-NN`` has dpid
-``0x10NN`` with NN read as hex digits (KZ-75 -> 0x1075, KZ-10 -> 0x1010). A JSON map file
+The default is the scheme of :mod:`throttlebed.directive.regions` (core dpid 1, region ``KZ-NN``
+``0x10NN``). A JSON map file
 ``{"<dpid as decimal or 0x hex>": "KZ-75", ...}`` overrides the scheme for a user's own switches.
 """
 
@@ -10,25 +10,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from pathlib import Path
 
-from throttlebed.directive.regions import is_region, region_codes, region_number
+from throttlebed.directive.regions import CORE_DPID, dpid_region, is_region, region_codes, region_dpid
 from throttlebed.errors import InputError
 from throttlebed.validation import read_json
 
-CORE_DPID = 1
 _DPID_MAX = 2**64 - 1
-
-
-def region_dpid(code: str) -> int:
-    """The scheme's dpid of the regional switch of ``code`` (KZ-75 -> 0x1075)."""
-    return 0x1000 + int(f"{region_number(code):02d}", 16)
-
-
-def dpid_region(dpid: int) -> str | None:
-    """The region whose regional switch has ``dpid`` under the scheme, None for others (core)."""
-    if not 0x1000 <= dpid <= 0x10FF:
-        return None
-    code = f"KZ-{dpid - 0x1000:02x}"
-    return code if is_region(code) else None
 
 
 class RegionMap:

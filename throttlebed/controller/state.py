@@ -6,36 +6,35 @@ the switches counted. Thread-safe (os-ken's native hub runs handlers in threads)
 
 from __future__ import annotations
 
-import hmac
-import json
 import logging
 import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from ipaddress import IPv4Network
 from pathlib import Path
 from typing import Any
 
-from throttlebed.controller.audit import AuditLog, audit_record, token_id
+from throttlebed.controller.audit import AuditLog
 from throttlebed.controller.clock import EmulatedClock
+from throttlebed.controller.core import BarrierMsg, EnforcementCore, Message
 from throttlebed.controller.metrics import metrics_text
+from throttlebed.controller.period_switch import PeriodSwitchLog
 from throttlebed.controller.plan import (
     COOKIE_PLATFORM,
     DIRECTIONS,
     METER_IDS,
-    PlanDiff,
     SwitchPlan,
-    check_enforceable,
-    switch_plan,
+    meter_direction,
+    plan_diff,
 )
 from throttlebed.controller.region_map import RegionMap
 from throttlebed.controller.scheduler import next_boundary
+from throttlebed.controller.service import ApiReply, DirectiveService
 from throttlebed.controller.stats import CSV_COLUMNS, DropCounter, FlowRateTracker, MeterReading, StatsRow
-from throttlebed.directive.schema import Directive, directive_from_data, save_directive
-from throttlebed.errors import InputError
+from throttlebed.directive.schema import Directive
 
 LOG = logging.getLogger("throttlebed.controller")
 
@@ -50,15 +49,7 @@ class Settings:
     poll_interval_s: float = 1.0
     platform_prefixes: tuple[IPv4Network, ...] = ()
     uplink_port: int | None = None
-    barrier_timeout_s: float = 3.0
-
-
-@dataclass
-class ApiReply:
-    """An HTTP status and a JSON body."""
-
-    status: int
-    body: dict[str, Any] = field(default_factory=dict)
+    barrier_timeout_s: float = 2.0  # a change not confirmed by every switch within it is undone
 
 
 class StatsSink:
@@ -93,7 +84,10 @@ class StatsSink:
 
 
 class ControllerState:
-    """Directive, clock, what each switch holds, counters, audit; the API's view of it all."""
+    """The enforcement core, the directive service, counters and the API's view of them all.
+
+    ``lock`` (a condition) guards the core; the adapter notifies it when switches answer.
+    """
 
     def __init__(self, settings: Settings, clock: EmulatedClock, region_map: RegionMap,
                  directive: Directive | None = None, token: str | None = None,
@@ -107,45 +101,49 @@ class ControllerState:
         self.audit = audit or AuditLog(None)
         self.stats_sink = stats_sink or StatsSink(None)
         self.mono = mono
-        self.lock = threading.RLock()
-        self._directive = directive
+        self.lock = threading.Condition(threading.RLock())
+        self.core = EnforcementCore(region_map, clock.local_at, settings.rate_scale, settings.burst_s,
+                                    settings.platform_prefixes, settings.uplink_port, directive)
+        self.send: Callable[[dict[int, list[Message]]], None] = lambda msgs: None  # set by the adapter
+        self.service = DirectiveService(self.core, self.lock, lambda: self.send, mono, token, self.audit,
+                                        directive_store, settings.rate_scale, settings.burst_s,
+                                        settings.barrier_timeout_s)
         self.directive_since = datetime.now().astimezone().isoformat(timespec="seconds")
-        self.installed: dict[int, SwitchPlan | None] = {}  # connected dpid -> what it holds
         self.applied_log: deque[dict[str, Any]] = deque(maxlen=500)
         self.tracker = FlowRateTracker(settings.rate_scale, uplink_split=settings.uplink_port is not None)
         self.drops = DropCounter()
         self.meter_readings: dict[int, dict[int, MeterReading]] = {}  # this poll's, by dpid, meter
         self.latest: dict[tuple[str, str, str], StatsRow] = {}
         self.errors: deque[str] = deque(maxlen=50)
-        self.reapply: Callable[[], dict[int, PlanDiff]] = lambda: {}
+        self.period_switches = PeriodSwitchLog()
+        self._last_tick_local: datetime | None = None
 
     # ---- directive and plan -------------------------------------------------------------
 
     @property
     def directive(self) -> Directive | None:
-        """The active directive (None: forwarding and counting only)."""
+        """The directive in force (None: forwarding and counting only)."""
         with self.lock:
-            return self._directive
+            return self.core.directive
 
     def local_now(self) -> datetime:
         """Emulated local time now."""
         return self.clock.local_at(self.mono())
 
-    def wanted(self, dpid: int, local: datetime) -> SwitchPlan:
-        """What switch ``dpid`` should hold at emulated local time ``local``."""
-        s = self.settings
+    def wanted(self, dpid: int, local: datetime | None = None) -> SwitchPlan:
+        """What switch ``dpid`` should hold now."""
         with self.lock:
-            return switch_plan(dpid, self.region_map.region_of(dpid), self._directive, local,
-                               s.rate_scale, s.burst_s, s.platform_prefixes, s.uplink_port)
+            return self.core.wanted(dpid, self.mono())
 
     def connected(self) -> list[int]:
         """dpids of connected switches."""
         with self.lock:
-            return sorted(self.installed)
+            return self.core.connected()
 
-    def record_applied(self, dpid: int, local: datetime, diff: PlanDiff, plan: SwitchPlan) -> None:
-        """Remember (time, switch, meters changed) of one applied plan."""
-        entry = {"time": local.isoformat(timespec="seconds"), "dpid": f"{dpid:#x}",
+    def record_confirmed(self, dpid: int, previous: SwitchPlan | None, plan: SwitchPlan) -> None:
+        """Remember (time, switch, what changed, rates) of a plan a switch confirmed."""
+        diff = plan_diff(previous, plan)
+        entry = {"time": self.local_now().isoformat(timespec="seconds"), "dpid": f"{dpid:#x}",
                  "region": plan.region, "period": plan.period, "meters_changed": diff.meters_changed,
                  "changes": diff.summary(),
                  "rates_kbps": {str(m.meter_id): m.rate_kbps for m in plan.meters}}
@@ -190,9 +188,8 @@ class ControllerState:
                 self.tracker.close_generation(dpid, cookie, MeterReading(in_bytes, drop_bytes, generation))
 
     def switch_connected(self, dpid: int) -> None:
-        """A switch (re)connected: it holds nothing of ours once reset, its counters restart."""
+        """A switch (re)connected: its counters are read afresh."""
         with self.lock:
-            self.installed[dpid] = None
             self.tracker.forget(dpid)
             self.drops.clear(dpid)
             self.meter_readings.pop(dpid, None)
@@ -200,8 +197,34 @@ class ControllerState:
     def switch_gone(self, dpid: int) -> None:
         """A switch disconnected."""
         with self.lock:
-            self.installed.pop(dpid, None)
+            self.core.switch_down(dpid)
             self.tracker.forget(dpid)
+            self.lock.notify_all()
+
+    def record_tick(self, tick_mono_s: float, out: dict[int, list[Message]], sent_mono_s: float) -> None:
+        """A scheduler tick at ``tick_mono_s`` sent ``out``: if it crossed a period boundary, the
+        batches it sent are that boundary's period switch (call under ``lock``)."""
+        local = self.clock.local_at(tick_mono_s)
+        last, self._last_tick_local = self._last_tick_local, local
+        if last is None:
+            return
+        crossed = None
+        nb = next_boundary(self.core.directive, last)
+        while nb is not None and nb <= local:
+            crossed, nb = nb, next_boundary(self.core.directive, nb)
+        if crossed is None:
+            return
+        barriers = {dpid: msgs[-1].xid for dpid, msgs in out.items()
+                    if msgs and isinstance(msgs[-1], BarrierMsg)}
+        self.period_switches.sent(crossed, self.clock.mono_at(crossed), sent_mono_s, barriers)
+
+    def period_switches_view(self) -> dict[str, Any]:
+        """GET /period-switches: boundary -> last switch's confirmation, per boundary and summed up."""
+        with self.lock:
+            return {"time_scale": self.settings.time_scale,
+                    "latency": "scheduled boundary (monotonic clock) to the last switch's barrier reply",
+                    "summary": self.period_switches.summary(),
+                    "switches": [r.to_data() for r in self.period_switches.records]}
 
     # ---- API views ----------------------------------------------------------------------
 
@@ -217,14 +240,15 @@ class ControllerState:
         s = self.settings
         with self.lock:
             switches = []
-            for dpid in sorted(self.installed):
-                want = self.wanted(dpid, local)
+            directive = self.core.directive
+            for dpid in self.core.connected():
+                want = self.wanted(dpid)
                 item = want.to_data()
-                item["in_sync"] = self.installed[dpid] == want
+                item["in_sync"] = self.core.confirmed(dpid) == want  # confirmed by the switch
                 switches.append(item)
-            nb = next_boundary(self._directive, local)
-            regions = self._directive.regions() if self._directive else []
-            connected_regions = {self.region_map.region_of(d) for d in self.installed}
+            nb = next_boundary(directive, local)
+            regions = directive.regions() if directive else []
+            connected_regions = {self.region_map.region_of(d) for d in self.core.connected()}
             return {
                 "local_time": local.isoformat(timespec="seconds"),
                 "time_scale": s.time_scale,
@@ -244,7 +268,7 @@ class ControllerState:
         """GET /stats: the latest interval per region, traffic and direction; drops."""
         with self.lock:
             drops = [{"dpid": f"{d:#x}", "region": self.region_map.region_of(d),
-                      "direction": {1: "down", 2: "up"}.get(m, str(m)), "packets": p, "bytes": b}
+                      "direction": meter_direction(m) or str(m), "packets": p, "bytes": b}
                      for (d, m), (p, b) in sorted(self.drops.totals.items())]
             return {"poll_interval_s": self.settings.poll_interval_s,
                     "rate_scale": self.settings.rate_scale,
@@ -256,60 +280,40 @@ class ControllerState:
 
     def metrics(self) -> str:
         """GET /metrics."""
-        local = self.local_now()
         with self.lock:
-            plans = {d: self.wanted(d, local) for d in self.installed}
+            plans = {d: p for d in self.core.connected() if (p := self.core.confirmed(d)) is not None}
             return metrics_text(plans, list(self.latest.values()), dict(self.drops.totals),
-                                len(self.installed), self.settings.rate_scale, self.settings.time_scale)
+                                len(self.core.connected()), self.settings.rate_scale,
+                                self.settings.time_scale, self.service.last_confirm_s,
+                                self.service.changes_failed)
 
     def health(self) -> dict[str, Any]:
         """GET /health."""
         with self.lock:
-            return {"status": "ok", "switches_connected": len(self.installed),
-                    "dpids": [f"{d:#x}" for d in sorted(self.installed)],
-                    "directive": self._directive is not None,
+            dpids = self.core.connected()
+            return {"status": "ok", "switches_connected": len(dpids),
+                    "dpids": [f"{d:#x}" for d in dpids],
+                    "switches_in_sync": sum(1 for d in dpids if self.core.confirmed(d) == self.wanted(d)),
+                    "directive": self.core.directive is not None,
+                    "last_change_confirm_s": self.service.last_confirm_s,
+                    "changes_rolled_back": self.service.changes_failed,
                     "local_time": self.local_now().isoformat(timespec="milliseconds"),
                     "time_scale": self.settings.time_scale,
                     "meter_interval_fallbacks": self.tracker.fallback_intervals,
                     "recent_errors": list(self.errors)[-5:]}
 
-    # ---- PUT /directive -----------------------------------------------------------------
+    # ---- PUT and DELETE /directive ------------------------------------------------------
 
     def put_directive(self, body: bytes, client: str, authorization: str | None) -> ApiReply:
-        """Replace the directive (Bearer token required), re-apply the plan, audit the change."""
-        if self.token is None:
-            return ApiReply(403, {"error": "changes are disabled: the controller has no --token-file"})
-        given = None
-        if authorization and authorization.startswith("Bearer "):
-            given = authorization[len("Bearer "):].strip()
-        if not given or not hmac.compare_digest(given.encode(), self.token.encode()):
-            return ApiReply(401, {"error": "missing or wrong bearer token"})
-        try:
-            data = json.loads(body.decode("utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError) as e:
-            return ApiReply(400, {"error": f"request body: not valid JSON: {e}"})
-        try:
-            new = check_enforceable(directive_from_data(data, source="request body"), "request body")
-        except InputError as e:
-            return ApiReply(400, {"error": str(e)})
-        with self.lock:
-            if self.directive_store is not None:
-                try:
-                    save_directive(new, self.directive_store)
-                except OSError as e:
-                    return ApiReply(500, {"error": f"{self.directive_store}: cannot keep the directive "
-                                                   f"({e.strerror}); nothing was changed"})
-            old = self._directive
-            self._directive = new
+        """Replace the directive (Bearer token required); 200 once every switch confirmed it."""
+        reply = self.service.put(body, client, authorization)
+        if reply.status == 200:
             self.directive_since = datetime.now().astimezone().isoformat(timespec="seconds")
-        diffs = self.reapply()
-        who = {"client": client, "token_id": token_id(given)}
-        self.audit.append(audit_record(
-            "put-directive", who, new.digest(), old.digest() if old else None,
-            {"platform": new.platform, "stage": new.stage, "rows": len(new.rows),
-             "switches_changed": sum(1 for d in diffs.values() if not d.empty),
-             "stored": str(self.directive_store) if self.directive_store else None}))
-        return ApiReply(200, {"status": "applied", "digest": new.digest(),
-                              "switches_changed": [f"{d:#x}" for d, df in sorted(diffs.items())
-                                                   if not df.empty]})
+        return reply
 
+    def delete_directive(self, client: str, authorization: str | None) -> ApiReply:
+        """Lift the directive (Bearer token required); 200 once every switch confirmed it."""
+        reply = self.service.lift(client, authorization)
+        if reply.status == 200:
+            self.directive_since = datetime.now().astimezone().isoformat(timespec="seconds")
+        return reply

@@ -3,8 +3,10 @@
 Public holidays, the days off they move to when they fall on a weekend, and the days moved by
 government decree come from the ``holidays`` package (``KZ``, observed days on). Decree transfers
 the package does not know yet are added from ``throttlebed/data/decree_transfers.yaml``, which
-also states the span of years for which the calendar is confirmed; a date outside it is an
-InputError unless ``allow_unconfirmed`` is set.
+also states the span of years for which the calendar is confirmed. A year after that span is
+computed from the package alone and is *provisional* (a decree may still move days off in it);
+``allow_unconfirmed=False`` (``--strict-calendar``) refuses it instead. A year before the span is
+always refused.
 """
 
 from __future__ import annotations
@@ -41,7 +43,7 @@ class WorkCalendar:
     first_year: int
     last_year: int
     transfers: tuple[Transfer, ...] = ()
-    allow_unconfirmed: bool = False
+    allow_unconfirmed: bool = True
     source: str = TRANSFERS_YAML
     _extra_off: dict[date, str] = field(init=False, repr=False, compare=False)
     _extra_worked: frozenset[date] = field(init=False, repr=False, compare=False)
@@ -60,8 +62,12 @@ class WorkCalendar:
         """Whether the decree transfers of ``year`` are known."""
         return self.first_year <= year <= self.last_year
 
+    def is_provisional(self, day: date) -> bool:
+        """Whether ``day`` falls in a year after the confirmed span (computed without its decree)."""
+        return day.year > self.last_year
+
     def check(self, day: date, where: str | None = None) -> None:
-        """Raise InputError if ``day`` falls in a year the calendar does not know."""
+        """Raise InputError if ``day`` falls in a year the calendar may not use (see the module)."""
         if self.is_confirmed(day.year):
             return
         if day.year > self.last_year and self.allow_unconfirmed:
@@ -69,7 +75,7 @@ class WorkCalendar:
         raise InputError(
             f"{day.isoformat()}: the working-day calendar covers {self.first_year}-{self.last_year} "
             f"(decree transfers of {day.year} unknown: add them to {self.source}"
-            + (", or pass --unconfirmed-years to use the holidays package alone)"
+            + (", or drop --strict-calendar to compute the year provisionally from the holidays package)"
                if day.year > self.last_year else ")"),
             where=where,
         )
@@ -160,5 +166,5 @@ def load_calendar(path: str | Path | None = None) -> WorkCalendar:
 
 @cache
 def kz_calendar() -> WorkCalendar:
-    """The shipped Kazakh working-day calendar (confirmed years only)."""
+    """The shipped Kazakh working-day calendar (later years provisional, see ``with_unconfirmed``)."""
     return load_calendar()

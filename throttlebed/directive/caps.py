@@ -32,13 +32,19 @@ def derive_directive(
     platform_prefixes: Iterable[str] = (),
     **case_fields: Any,
 ) -> Directive:
-    """The directive (Appendix 3 rows) for one stage from the peaks of item 8."""
+    """The directive (Appendix 3 rows) for one stage from the peaks of item 8.
+
+    Each row caps the traffic its peak was taken on (the table's ``direction``: down, up or sum);
+    peaks without a direction give rows without one (each direction capped alike).
+    """
+    with_direction = "direction" in peaks.table.columns
     rows = [
         {
             "region": r.region,
             "period": r.period,
             "peak_kbps": float(r.peak_kbps),
             "cap_kbps": cap_kbps(float(r.peak_kbps), stage),
+            **({"direction": r.direction} if with_direction else {}),
         }
         for r in peaks.table.itertuples(index=False)
     ]

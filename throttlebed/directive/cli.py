@@ -3,22 +3,33 @@
 from __future__ import annotations
 
 import json
+import sys
+from datetime import date
 from pathlib import Path
 
 import click
 
 from throttlebed.directive.caps import derive_directive
+from throttlebed.directive.case import load_case
+from throttlebed.directive.conformance import (
+    ConformanceReport,
+    load_directive_for_check,
+    located_conformance,
+)
 from throttlebed.directive.periods import PeriodSet
 from throttlebed.directive.schema import (
+    DEFAULT_DIRECTION,
     Directive,
     directive_to_json,
     directive_to_yaml,
     load_directive,
     save_directive,
 )
-from throttlebed.directive.statistics import compute_peaks
+from throttlebed.directive.statistics import TRAFFIC_DIRECTIONS, compute_peaks
 from throttlebed.errors import InputError
 from throttlebed.measurements import read_measurements
+
+CHECK_FAILED = 3
 
 
 def _note(message: str) -> None:
@@ -48,19 +59,24 @@ def directive() -> None:
 @click.option("--prefix", "prefixes", multiple=True, help="platform address prefix (repeatable)")
 @click.option("--statistic", default="max", show_default=True,
               help="peak statistic: max (the highest value) or a percentile like p99")
-@click.option("--direction", default="down", show_default=True,
-              help="direction to take peaks from when the table has one (down|up)")
+@click.option("--direction", default=str(DEFAULT_DIRECTION), show_default=True,
+              help="traffic the peaks and caps are of: down, up, both (each direction its own "
+                   "rows) or sum (down + up together, one shared meter)")
 @click.option("-o", "--output", type=click.Path(path_type=Path), help="write to FILE instead of stdout")
 @click.option("--json", "as_json", is_flag=True, help="JSON instead of YAML")
 def derive(stats_path: Path, periods_spec: str, stage: str, platform: str, prefixes: tuple[str, ...],
            statistic: str, direction: str, output: Path | None, as_json: bool) -> None:
     """Derive a directive: peaks per (region, period) of the statistics, capped by STAGE percent."""
+    if output is not None:
+        from throttlebed.fileio import check_output_file
+
+        check_output_file(output, "-o")
     try:
         periods = PeriodSet.parse(periods_spec)
     except InputError as e:
         raise InputError(e.reason, where="--periods") from None
-    if direction not in ("down", "up"):
-        raise InputError(f"must be down or up, got {direction!r}", where="--direction")
+    if direction not in TRAFFIC_DIRECTIONS:
+        raise InputError(f"must be down, up, both or sum, got {direction!r}", where="--direction")
     measurements = read_measurements(stats_path)
     try:
         peaks = compute_peaks(measurements, periods, statistic=statistic, direction=direction,
@@ -87,9 +103,48 @@ def derive(stats_path: Path, periods_spec: str, stage: str, platform: str, prefi
 
 @directive.command()
 @click.argument("path", type=click.Path(path_type=Path))
+@click.option("--stats", "stats_path", type=click.Path(path_type=Path), default=None,
+              help="the statistics the directive was derived from (CSV/Parquet): check it row by row")
+@click.option("--case", "case_path", type=click.Path(path_type=Path), default=None,
+              help="the case (YAML): check the stage is due and the statistics reply came first")
+@click.option("--on", "on_date", type=click.DateTime(formats=["%Y-%m-%d"]), default=None,
+              help="date to check the stage on (default: the directive's directive_date)")
 @click.option("--json", "as_json", is_flag=True, help="print one JSON document")
-def check(path: Path, as_json: bool) -> None:
-    """Validate a directive file (YAML or JSON): exit 0 if valid, 2 with the reason if not."""
+def check(path: Path, stats_path: Path | None, case_path: Path | None, on_date, as_json: bool) -> None:
+    """Validate a directive file (YAML or JSON): exit 0 if valid, 2 with the reason if not.
+
+    With --stats and/or --case: conformance to the Rules (findings with fixed codes); exit 3 when a
+    finding is an error.
+    """
+    if stats_path is None and case_path is None:
+        if on_date is not None:
+            raise InputError("needs --case", where="--on")
+        _check_valid(path, as_json)
+        return
+    report = conformance_of_files(path, stats_path, case_path, on_date.date() if on_date else None)
+    if as_json:
+        click.echo(json.dumps(report.to_data(), ensure_ascii=False))
+    else:
+        for f in report.findings:
+            click.echo(f"{path}: {f.severity}: {f.code}: {f.message}", err=True)
+        errors = sum(f.severity == "error" for f in report.findings)
+        click.echo(f"{path}: {'conforms' if report.conforms else 'does not conform'} "
+                   f"({errors} error(s), {len(report.findings) - errors} warning(s))")
+    if not report.conforms:
+        sys.exit(CHECK_FAILED)
+
+
+def conformance_of_files(path: Path, stats_path: Path | None, case_path: Path | None,
+                         on: date | None) -> ConformanceReport:
+    """Read the directive, statistics and case (bad input: InputError naming the file) and check them."""
+    return located_conformance(
+        load_directive_for_check(str(path)),
+        read_measurements(stats_path) if stats_path is not None else None,
+        load_case(case_path) if case_path is not None else None, on,
+        directive_source=str(path), stats_source=str(stats_path), case_source=str(case_path))
+
+
+def _check_valid(path: Path, as_json: bool) -> None:
     result = load_directive(path)
     notes = _coverage_notes(result)
     if as_json:

@@ -107,6 +107,8 @@ def document_fields(appendix: int, lang: str, *, case: Case | None = None, direc
     if appendix != 3 and case is None:
         raise InputError(f"a case file is needed for Appendix {appendix}", where="--case")
     values: dict[str, Any] = dict(case.model_dump()) if case is not None else {}
+    if case is not None:  # Appendix 3's "No." is the item 6 notice (Appendix 2), never the item 5 one
+        values["notification_number"], values["notified"] = case.item6.number, case.item6.sent
     if directive is not None:
         for name, case_name in SHARED_WITH_DIRECTIVE.items():
             v = getattr(directive, name)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import timedelta, timezone
+from datetime import datetime, timedelta, timezone
 
 import numpy as np
 
@@ -23,6 +23,14 @@ KZ_UTC_OFFSET = timedelta(hours=5)
 KZ_TZ = timezone(KZ_UTC_OFFSET, "UTC+05:00")
 
 _PERIOD_RE = re.compile(r"^\s*(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})\s*$")
+
+
+def minute_of_day(local: datetime | int | np.ndarray) -> int | np.ndarray:
+    """Minutes since local midnight, 0..1439, of a local datetime or of any minute count (the one
+    place a minute count wraps at midnight)."""
+    if isinstance(local, datetime):
+        return local.hour * 60 + local.minute
+    return local % MINUTES_PER_DAY
 
 
 def _clock(minute_of_day: int) -> str:
@@ -65,7 +73,7 @@ class Period:
     @property
     def duration_min(self) -> int:
         """Length in minutes."""
-        return (self.end_min - self.start_min) % MINUTES_PER_DAY or MINUTES_PER_DAY
+        return minute_of_day(self.end_min - self.start_min) or MINUTES_PER_DAY
 
     def segments(self) -> tuple[tuple[int, int], ...]:
         """The period as one or two non-wrapping ``[start, end)`` minute ranges."""
@@ -131,9 +139,10 @@ class PeriodSet(Sequence[Period]):
         """Array of 1440 ints: the index of the period holding each minute, -1 if uncovered."""
         return self._lookup
 
-    def index_at(self, minute_of_day: int) -> int | None:
-        """Index of the period holding ``minute_of_day``, or None when it is uncovered."""
-        i = int(self._lookup[minute_of_day % MINUTES_PER_DAY])
+    def index_at(self, minute: int) -> int | None:
+        """Index of the period holding local ``minute`` (any count, modulo a day), or None when it is
+        uncovered."""
+        i = int(self._lookup[minute_of_day(minute)])
         return None if i < 0 else i
 
     def uncovered(self) -> list[Period]:

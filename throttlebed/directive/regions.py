@@ -1,4 +1,8 @@
-"""The regional objects of the CMS-TN: one per first-level administrative unit (20 in all)."""
+"""The regional objects of the CMS-TN: one per first-level administrative unit (20 in all).
+
+Also their numbering on the network: the core/gateway switch has dpid 1; the regional switch of
+region ``KZ-NN`` has dpid ``0x10NN`` with NN read as hex digits (KZ-75 -> 0x1075, KZ-10 -> 0x1010).
+"""
 
 from __future__ import annotations
 
@@ -79,3 +83,19 @@ def region_number(code: str) -> int:
 def is_region(code: str) -> bool:
     """Whether ``code`` names one of the 20 regions."""
     return code in _by_code()
+
+
+CORE_DPID = 1
+
+
+def region_dpid(code: str) -> int:
+    """The scheme's dpid of the regional switch of ``code`` (KZ-75 -> 0x1075)."""
+    return 0x1000 + int(f"{region_number(code):02d}", 16)
+
+
+def dpid_region(dpid: int) -> str | None:
+    """The region whose regional switch has ``dpid`` under the scheme, None for others (core)."""
+    if not 0x1000 <= dpid <= 0x10FF:
+        return None
+    code = f"KZ-{dpid - 0x1000:02x}"
+    return code if is_region(code) else None

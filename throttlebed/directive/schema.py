@@ -17,6 +17,7 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, field_validator, model_validator
 
+from throttlebed.directive.cap_table import CapTable
 from throttlebed.directive.periods import Period, PeriodSet
 from throttlebed.directive.regions import is_region
 from throttlebed.errors import InputError
@@ -36,6 +37,20 @@ class StageReading(StrEnum):
     DEADLINE = "deadline"  # stage N must be in force by month 8 / 12 / 18
 
 
+class TrafficDirection(StrEnum):
+    """Which traffic "the throughput of the platform's traffic" (items 7-9) is read as."""
+
+    DOWN = "down"  # platform -> users: peaks and caps of the download only
+    UP = "up"  # users -> platform: peaks and caps of the upload only
+    BOTH = "both"  # each direction its own peak and cap (two rows per cell)
+    SUM = "sum"  # the two directions together: one peak, one cap, one meter shared by both
+
+
+DEFAULT_DIRECTION = TrafficDirection.SUM
+RowDirection = Literal["down", "up", "sum"]
+"""What one directive row caps: one direction, or both together (``sum``); absent: each direction."""
+
+
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -50,7 +65,9 @@ class PeakMethod(_Model):
     days: int = Field(ge=0, description="distinct local dates in the statistics")
     first_time: datetime | None = None
     last_time: datetime | None = None
-    direction: str | None = Field(None, description="direction the statistics were filtered to")
+    direction: str | None = Field(
+        None, description="traffic the peaks were taken on: down, up, both (each its own) or sum "
+                          "(down + up together); absent in directives made before the choice existed")
     source: str | None = Field(None, description="the statistics file")
     units: Literal["kbit/s"] = "kbit/s"
 
@@ -62,6 +79,9 @@ class DirectiveRow(_Model):
     period: str = Field(description="period of the day, local time, HH:MM-HH:MM, half-open")
     peak_kbps: float = Field(ge=0, description="highest measured value of the cell (item 8)")
     cap_kbps: StrictInt = Field(ge=0, description="upper limit of throughput, kbit/s (item 9)")
+    direction: RowDirection | None = Field(
+        None, description="traffic the cap holds: down, up, or sum (both directions together on one "
+                          "meter); absent: each direction separately at this cap")
 
     @field_validator("region")
     @classmethod
@@ -122,22 +142,29 @@ class Directive(_Model):
 
     @model_validator(mode="after")
     def _rows_consistent(self) -> Directive:
-        seen: dict[tuple[str, str], int] = {}
-        by_region: dict[str, list[tuple[int, Period]]] = {}
+        seen: dict[tuple[str, str, str | None], int] = {}
+        by_region: dict[tuple[str, str | None], list[tuple[int, Period]]] = {}
+        kind = _direction_kind(self.rows[0].direction) if self.rows else None
         for i, row in enumerate(self.rows):
-            key = (row.region, row.period)
+            if _direction_kind(row.direction) != kind:
+                raise ValueError(
+                    f"rows[{i}].direction: {row.direction or 'absent'} mixed with "
+                    f"{self.rows[0].direction or 'absent'} in rows[0] (rows are all without a "
+                    "direction, all 'sum', or each 'down' or 'up')")
+            key = (row.region, row.period, row.direction)
             if key in seen:
                 raise ValueError(
-                    f"rows[{i}]: duplicate of rows[{seen[key]}] ({row.region} {row.period})"
+                    f"rows[{i}]: duplicate of rows[{seen[key]}] ({row.region} {row.period}"
+                    + (f" {row.direction})" if row.direction else ")")
                 )
             seen[key] = i
             p = row.period_obj
-            for j, q in by_region.get(row.region, []):
+            for j, q in by_region.get((row.region, row.direction), []):
                 if p.overlaps(q):
                     raise ValueError(
                         f"rows[{i}].period: {p} overlaps rows[{j}].period {q} in {row.region}"
                     )
-            by_region.setdefault(row.region, []).append((i, p))
+            by_region.setdefault((row.region, row.direction), []).append((i, p))
         return self
 
     # ---- views -------------------------------------------------------------------------
@@ -146,20 +173,46 @@ class Directive(_Model):
         """Regions named by the directive, in order of first appearance."""
         return list(dict.fromkeys(r.region for r in self.rows))
 
-    def rows_for(self, region: str) -> list[DirectiveRow]:
-        """The rows of one region."""
-        return [r for r in self.rows if r.region == region]
+    def rows_for(self, region: str, direction: str | None = None) -> list[DirectiveRow]:
+        """The rows of one region (of one ``direction`` only, when given: ``down``, ``up``, ``sum``).
 
-    def period_set(self, region: str) -> PeriodSet:
-        """The periods of one region, in row order."""
-        return PeriodSet(r.period_obj for r in self.rows_for(region))
+        A row without a direction caps each direction, so it is a row of ``down`` and of ``up``.
+        """
+        return [r for r in self.rows if r.region == region
+                and (direction is None or r.direction in (None, direction))]
+
+    def period_set(self, region: str, direction: str | None = None) -> PeriodSet:
+        """The periods of one region, in row order (of ``direction``; default: its first row's)."""
+        rows = self.rows_for(region)
+        if direction is None and rows and rows[0].direction is not None:
+            direction = rows[0].direction
+        return PeriodSet(r.period_obj for r in self.rows_for(region, direction))
+
+    def directions(self) -> list[str]:
+        """The meters a cell's cap is enforced on: ``down``/``up`` (each its own), or ``sum``."""
+        kinds = {r.direction for r in self.rows}
+        if kinds == {None}:
+            return ["down", "up"]
+        return [d for d in ("down", "up", "sum") if d in kinds]
+
+    @property
+    def cap_table(self) -> CapTable:
+        """The directive's cap table, built on first use (a copy of the directive builds its own)."""
+        table = self.__dict__.get("_cap_table")
+        if table is None or table.directive is not self:
+            table = self.__dict__["_cap_table"] = CapTable(self)
+        return table
+
+    def caps_at(self, region: str, minute_of_day: int) -> dict[str, int]:
+        """The caps in force in ``region`` at ``minute_of_day``, by meter: ``down``, ``up`` or ``sum``.
+
+        A row without a direction caps each direction (directives made before the choice existed).
+        """
+        return self.cap_table.caps_at(region, minute_of_day)
 
     def cap_at(self, region: str, minute_of_day: int) -> int | None:
         """The cap in force in ``region`` at local minute ``minute_of_day``, None if uncapped."""
-        for r in self.rows_for(region):
-            if r.period_obj.contains_minute(minute_of_day % 1440):
-                return r.cap_kbps
-        return None
+        return self.cap_table.cap_at(region, minute_of_day)
 
     def uncovered(self) -> dict[str, list[str]]:
         """Per region, the parts of the day no row covers (traffic there is not capped)."""
@@ -174,6 +227,11 @@ class Directive(_Model):
         """SHA-256 of the canonical JSON form (for audit logs)."""
         text = json.dumps(self.to_data(), sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _direction_kind(direction: str | None) -> str | None:
+    """Rows of one directive agree on this: absent, ``sum``, or per direction."""
+    return None if direction is None else ("sum" if direction == "sum" else "each")
 
 
 # ---- reading and writing ---------------------------------------------------------------

@@ -6,7 +6,10 @@ Method (stated in every directive it produces):
 - a sample belongs to the period holding the local time (UTC+5) at which its interval starts;
 - the peak of a cell is the highest sample of that region in that period over all days in the
   table (``statistic="max"``, the "highest value" of item 9), or a stated percentile (``"p99"``);
-- samples whose time falls in no period are counted and reported, never silently dropped.
+- samples whose time falls in no period are counted and reported, never silently dropped;
+- the traffic is read as one direction (``down``, ``up``), each direction with its own peaks
+  (``both``: the table gets a row per direction), or both directions added up per sample
+  (``sum``); the choice is the ``direction`` of the method.
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ _PERCENTILE_RE = re.compile(r"^p(\d{1,2}(?:\.\d+)?)$")
 class PeakResult:
     """Peaks per (region, period) and how they were taken."""
 
-    table: pd.DataFrame  # columns: region, period, peak_kbps, samples
+    table: pd.DataFrame  # columns: region, period, peak_kbps, samples (+ direction when chosen)
     method: PeakMethod
     unassigned: pd.DataFrame  # columns: region, samples (samples outside every period)
 
@@ -60,6 +63,25 @@ def _statistic(name: str):
     return lambda s: float(np.quantile(s.to_numpy(), q))
 
 
+TRAFFIC_DIRECTIONS = ("down", "up", "both", "sum")
+
+
+def directed_samples(measurements: pd.DataFrame, direction: str) -> pd.DataFrame:
+    """The platform samples read as ``direction``: one direction's rows, or (``sum``) the two
+    directions added up per (time, region[, source]). A table without a ``direction`` column is
+    taken as it is."""
+    df = measurements
+    if "traffic" in df.columns:
+        df = df[df["traffic"] == "platform"]
+    if "direction" not in df.columns:
+        return df
+    if direction != "sum":
+        return df[df["direction"] == direction]
+    keys = [c for c in ("time", "region", "source") if c in df.columns]
+    both = df[df["direction"].isin(["down", "up"])]
+    return both.groupby(keys, sort=False, as_index=False)["kbps"].sum().assign(direction="sum")
+
+
 def compute_peaks(
     measurements: pd.DataFrame,
     periods: PeriodSet,
@@ -69,17 +91,33 @@ def compute_peaks(
 ) -> PeakResult:
     """Peaks of every (region, period) cell of a validated measurement table.
 
-    ``direction`` filters to one direction when the table has a ``direction`` column; rows of
-    non-platform traffic (``traffic == "other"``) are always left out.
+    ``direction`` (down, up, both, sum; see :func:`directed_samples`) reads the table's
+    ``direction`` column when it has one, and is named in the method and on every row; None keeps
+    the table as it is and the rows without a direction. Rows of non-platform traffic
+    (``traffic == "other"``) are always left out.
     """
+    if direction is not None and direction not in TRAFFIC_DIRECTIONS:
+        raise InputError(f"unknown direction {direction!r} (expected down, up, both or sum)")
+    if direction == "both":
+        if "direction" not in measurements.columns:
+            raise InputError("direction 'both' needs a 'direction' column (down/up) in the statistics")
+        parts = [compute_peaks(measurements, periods, statistic, d, source) for d in ("down", "up")]
+        table = pd.concat([p.table for p in parts], ignore_index=True)
+        unassigned = pd.concat([p.unassigned for p in parts], ignore_index=True)
+        unassigned = unassigned.groupby("region", as_index=False)["samples"].sum()
+        m = parts[0].method
+        method = m.model_copy(update={
+            "direction": "both", "samples": sum(p.method.samples for p in parts),
+            "unassigned_samples": sum(p.method.unassigned_samples for p in parts)})
+        return PeakResult(table=table, method=method, unassigned=unassigned)
     agg = _statistic(statistic)
     df = measurements
-    if "traffic" in df.columns:
-        df = df[df["traffic"] == "platform"]
     used_direction = None
-    if direction is not None and "direction" in df.columns:
-        df = df[df["direction"] == direction]
+    if direction is not None:
+        df = directed_samples(df, direction)
         used_direction = direction
+    elif "traffic" in df.columns:
+        df = df[df["traffic"] == "platform"]
     if df.empty:
         raise InputError("no platform samples to take peaks from"
                          + (f" in direction {direction!r}" if used_direction else ""))
@@ -98,6 +136,8 @@ def compute_peaks(
         .drop(columns="_o")
         .reset_index(drop=True)
     )
+    if used_direction is not None:
+        table["direction"] = used_direction
     unassigned = (
         df.loc[~assigned].groupby("region").size().rename("samples").reset_index()
         if (~assigned).any()

@@ -52,6 +52,8 @@ def add_months_clamped(start: date, n: int) -> date:
     """``start`` plus ``n`` calendar months, on the same day of the month clamped to its last day."""
     month0 = start.month - 1 + n
     year, month = start.year + month0 // 12, month0 % 12 + 1
+    if not date.min.year <= year <= date.max.year:
+        raise InputError(f"{n} months from {start.isoformat()} falls outside the calendar (years 1-9999)")
     return date(year, month, min(start.day, _cal.monthrange(year, month)[1]))
 
 

@@ -3,16 +3,19 @@
 A backend turns (scenario, directive or None, seed) into a measurement table
 (:mod:`throttlebed.measurements`) restricted to the scenario's window. ``sim`` is the fluid model
 of :mod:`throttlebed.sim.backend` (virtual time, no root); ``mininet`` replays the same sessions as
-real traffic through Open vSwitch (:mod:`throttlebed.topology.emulation`, root needed), which
-starts, stops and cleans up everything it needs itself, also when interrupted.
+real traffic through Open vSwitch (:mod:`throttlebed.emulation.backend`, root needed), which
+starts, stops and cleans up everything it needs itself, also when interrupted. ``run_day`` also
+returns what happened to each session (:data:`throttlebed.measurements.OUTCOME_COLUMNS`), the
+input of the user impact (:mod:`throttlebed.experiments.impact`).
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 import pandas as pd
@@ -20,6 +23,14 @@ import pandas as pd
 from throttlebed.directive.schema import Directive
 from throttlebed.errors import InputError
 from throttlebed.experiments.scenario import BACKENDS, Scenario
+
+
+@dataclass
+class DayRun:
+    """One day of a scenario: the measurement table and the session outcome table (both in the window)."""
+
+    measurements: pd.DataFrame
+    sessions: pd.DataFrame
 
 
 class Backend(Protocol):
@@ -35,8 +46,26 @@ class Backend(Protocol):
         """Wire rate per model rate this backend runs at."""
 
     def run(self, scenario: Scenario, directive: Directive | None, *, seed: int, work_dir: Path,
-            quiet: bool = True) -> pd.DataFrame:
-        """The measurement table of the scenario's window, with or without the directive."""
+            quiet: bool = True, sessions: pd.DataFrame | None = None) -> pd.DataFrame:
+        """The measurement table of the scenario's window, with or without the directive.
+
+        ``sessions`` (the table of :func:`throttlebed.sim.load.generate_sessions`, e.g. fitted to
+        statistics) replaces the scenario's synthetic load.
+        """
+
+    def run_day(self, scenario: Scenario, directive: Directive | None, *, seed: int, work_dir: Path,
+                quiet: bool = True, sessions: pd.DataFrame | None = None) -> DayRun:
+        """Like ``run``, with the outcome of every session starting in the window."""
+
+
+def sessions_in_window(sessions: pd.DataFrame, scenario: Scenario) -> pd.DataFrame:
+    """Outcome rows of sessions starting inside ``[start_s, end_s)``."""
+    b = scenario.backend
+    start = sessions["start_s"].to_numpy()
+    keep = (start >= b.start_s) & (start < b.end_s)
+    if keep.all():  # the whole table (a national day at full scale: 17 M rows not copied)
+        return sessions.reset_index(drop=True)
+    return sessions.loc[keep].reset_index(drop=True)
 
 
 def in_window(df: pd.DataFrame, scenario: Scenario) -> pd.DataFrame:
@@ -50,10 +79,17 @@ def in_window(df: pd.DataFrame, scenario: Scenario) -> pd.DataFrame:
 
 @dataclass(frozen=True)
 class SimBackend:
-    """The fluid model: every session, every meter, in virtual time."""
+    """The fluid model: every session, every meter, in virtual time.
+
+    ``map_regions``: how the per-region tasks of a day are run (a Dask cluster's map from
+    :func:`throttlebed.experiments.dask_cluster.cluster_map`); when None, ``threads`` regions at
+    once in this process (None: :func:`throttlebed.sim.backend.default_threads`).
+    """
 
     name: str = "sim"
     primary_source: str = "sim-fluid"
+    map_regions: Callable[..., Any] | None = None
+    threads: int | None = None
 
     def time_scale(self, scenario: Scenario) -> float:
         """The fluid model runs in virtual time: the day is modelled at its own length."""
@@ -64,15 +100,29 @@ class SimBackend:
         return 1.0
 
     def run(self, scenario: Scenario, directive: Directive | None, *, seed: int, work_dir: Path,
-            quiet: bool = True) -> pd.DataFrame:
+            quiet: bool = True, sessions: pd.DataFrame | None = None) -> pd.DataFrame:
         """Simulate the day and keep the scenario's window."""
-        from throttlebed.sim.backend import simulate_day
+        return self.run_day(scenario, directive, seed=seed, work_dir=work_dir, quiet=quiet,
+                            sessions=sessions).measurements
+
+    def run_day(self, scenario: Scenario, directive: Directive | None, *, seed: int, work_dir: Path,
+                quiet: bool = True, sessions: pd.DataFrame | None = None) -> DayRun:
+        """Simulate the day; the measurements and session outcomes of the scenario's window."""
+        from throttlebed.sim.backend import default_threads, simulate_run, threaded_map
+        from throttlebed.sim.fluid import run_fluid
 
         b = scenario.backend
-        df = simulate_day(scenario.region_list(), scenario.load, directive, seed, scenario.day,
-                          sampling_interval_s=b.sampling_interval_s, burst_s=b.burst_s,
-                          rate_scale=self.rate_scale(scenario))
-        return in_window(df, scenario)
+        lift_s = scenario.lift_s if directive is not None else None
+        if sessions is not None:
+            fr = run_fluid(sessions, scenario.region_list(), directive, scenario.day, b.start_s, b.end_s,
+                           sampling_interval_s=b.sampling_interval_s, burst_s=b.burst_s,
+                           patience_s=scenario.load.patience_s, lift_s=lift_s)
+        else:
+            fr = simulate_run(scenario.region_list(), scenario.load, directive, seed, scenario.day,
+                              sampling_interval_s=b.sampling_interval_s, burst_s=b.burst_s,
+                              rate_scale=self.rate_scale(scenario), lift_s=lift_s,
+                              map_regions=self.map_regions or threaded_map(self.threads or default_threads()))
+        return DayRun(in_window(fr.measurements, scenario), sessions_in_window(fr.sessions, scenario))
 
 
 @dataclass(frozen=True)
@@ -91,30 +141,48 @@ class MininetBackend:
         return scenario.backend.rate_scale
 
     def run(self, scenario: Scenario, directive: Directive | None, *, seed: int, work_dir: Path,
-            quiet: bool = True) -> pd.DataFrame:
+            quiet: bool = True, sessions: pd.DataFrame | None = None) -> pd.DataFrame:
         """Replay the window's sessions as real traffic; the emulation cleans up after itself."""
+        return self.run_day(scenario, directive, seed=seed, work_dir=work_dir, quiet=quiet,
+                            sessions=sessions).measurements
+
+    def run_day(self, scenario: Scenario, directive: Directive | None, *, seed: int, work_dir: Path,
+                quiet: bool = True, sessions: pd.DataFrame | None = None) -> DayRun:
+        """Replay the window's sessions; the measurements and each transfer's outcome."""
         if os.geteuid() != 0:
             raise InputError("the mininet backend needs root and Open vSwitch (use --backend sim)")
+        from throttlebed.emulation.backend import emulate_day
         from throttlebed.sim.load import generate_sessions
-        from throttlebed.topology.emulation import run_emulation
 
         b = scenario.backend
         regions = scenario.region_list()
-        sessions = generate_sessions(regions, scenario.load, np.random.default_rng(seed), b.start_s, b.end_s)
-        df = run_emulation(
+        if sessions is None:
+            sessions = generate_sessions(regions, scenario.load, np.random.default_rng(seed),
+                                         b.start_s, b.end_s)
+        else:
+            start = sessions["start_s"]
+            sessions = sessions.loc[(start >= b.start_s) & (start < b.end_s)].reset_index(drop=True)
+        day = emulate_day(
             regions, sessions, directive, day=scenario.day, start_s=b.start_s, end_s=b.end_s,
             time_scale=b.time_scale, rate_scale=b.rate_scale, hosts_per_region=b.hosts_per_region,
             sampling_interval_s=b.sampling_interval_s, burst_s=b.burst_s, work_dir=work_dir,
             platform_prefix=str(scenario.platform.prefixes[0]),
             other_prefix=str(scenario.other_service.prefixes[0]), quiet=quiet,
+            lift_s=scenario.lift_s if directive is not None else None,
+            patience_s=scenario.load.patience_s,
         )
-        return in_window(df, scenario)
+        return DayRun(in_window(day.measurements, scenario), sessions_in_window(day.sessions, scenario))
 
 
-def get_backend(name: str) -> Backend:
-    """The backend called ``name`` (sim or mininet)."""
+def get_backend(name: str, map_regions: Callable[..., Any] | None = None,
+                threads: int | None = None) -> Backend:
+    """The backend called ``name`` (sim or mininet); ``map_regions`` spreads the sim backend's regions
+    over a cluster, ``threads`` over this process's cores."""
     if name == "sim":
-        return SimBackend()
+        return SimBackend(map_regions=map_regions, threads=threads)
+    if map_regions is not None:
+        raise InputError("only the sim backend spreads a run's regions (--workers/--scheduler need "
+                         "--backend sim)", where="--backend")
     if name == "mininet":
         return MininetBackend()
     raise InputError(f"unknown backend {name!r} (expected {' or '.join(BACKENDS)})", where="--backend")

@@ -1,7 +1,8 @@
 """The run report: one self-contained ``report.html`` (plots embedded as base64 PNG), PNGs beside it.
 
 Per region, the platform's downstream throughput over the day, baseline against enforced, with
-the cap of each stage as a step function; the verdict of every (region, period) cell; the
+the cap of each stage as a step function; the verdict of every (region, period) cell; the user
+impact of each cell (completion-time inflation of the same sessions, shares slowed and abandoned); the
 directive's table; the Appendix 3 document when its renderer is available; the run's context
 (scenario, seed, backend, time_scale, rate_scale, measurement source, tolerances).
 """
@@ -12,28 +13,37 @@ import base64
 import io
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import pandas as pd
 from jinja2 import Environment, PackageLoader, select_autoescape
 from matplotlib.figure import Figure
 
+from throttlebed.directive.cap_table import minute_of_day
 from throttlebed.directive.periods import MINUTES_PER_DAY
 from throttlebed.directive.regions import get_region
-from throttlebed.experiments.verdict import select
+from throttlebed.experiments.result import RunResult, cell_records
+from throttlebed.experiments.verdict import directed
 from throttlebed.fileio import atomic_write_bytes, atomic_write_text
-
-if TYPE_CHECKING:
-    from throttlebed.experiments.runner import RunResult
 
 STAGE_COLOURS = {10: "#1f77b4", 50: "#ff7f0e", 90: "#d62728"}
 PLOT_DPI = 90
+PLOT_WIDTH_IN = 8.0
+
+
+def _figure(height_in: float, left_in: float = 0.75) -> Figure:
+    """A figure of the report's width with fixed margins (inches): drawn once when saved, where a
+    tight bounding box costs a second full layout pass (20 region plots a run)."""
+    fig = Figure(figsize=(PLOT_WIDTH_IN, height_in))
+    fig.subplots_adjust(left=left_in / PLOT_WIDTH_IN, right=1 - 0.15 / PLOT_WIDTH_IN,
+                        bottom=0.55 / height_in, top=1 - 0.3 / height_in)
+    return fig
 
 
 def _png(fig: Figure) -> bytes:
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=PLOT_DPI, bbox_inches="tight")
+    fig.savefig(buf, format="png", dpi=PLOT_DPI)
     return buf.getvalue()
 
 
@@ -54,21 +64,22 @@ def _interval_means(ax, df: pd.DataFrame, day: pd.Timestamp, interval_s: float, 
 def region_plot(r: RunResult, region: str) -> bytes:
     """PNG: one region's platform downstream throughput, baseline and enforced, and the caps."""
     day = pd.Timestamp(r.scenario.day)
-    direction = r.scenario.peaks.direction
-    fig = Figure(figsize=(9.0, 2.8))
+    direction = "down" if r.scenario.peaks.direction == "both" else r.scenario.peaks.direction
+    fig = _figure(3.0)
     ax = fig.subplots()
-    base = select(r.baseline, direction=direction, source=r.source)
+    base = directed(r.baseline, direction, r.source)
     base = base.loc[base["region"] == region].sort_values("time")
     interval_s = r.scenario.backend.sampling_interval_s
     _interval_means(ax, base, day, interval_s, color="#888888", lw=0.8, label="baseline")
     minutes = np.arange(MINUTES_PER_DAY + 1)
     for s in r.stages:
         colour = STAGE_COLOURS.get(s.stage, "#2ca02c")
-        enf = select(s.enforced, direction=direction, source=r.source)
+        enf = directed(s.enforced, direction, r.source)
         enf = enf.loc[enf["region"] == region].sort_values("time")
         _interval_means(ax, enf, day, interval_s, color=colour, lw=0.8, label=f"enforced {s.stage}%")
-        caps = [s.directive.cap_at(region, int(m) % MINUTES_PER_DAY) for m in minutes]
-        cap_mbps = np.array([np.nan if c is None else c / 1000.0 for c in caps])
+        lift_min = MINUTES_PER_DAY + 1 if r.scenario.lift_s is None else r.scenario.lift_s / 60
+        caps_kbps = s.directive.cap_table.caps_per_minute([region], direction)[0][minute_of_day(minutes)]
+        cap_mbps = np.where(np.isfinite(caps_kbps) & (minutes < lift_min), caps_kbps / 1000.0, np.nan)
         ax.step(minutes / 60.0, cap_mbps, where="post", color=colour, lw=1.2, ls="--",
                 label=f"cap {s.stage}%")
     b = r.scenario.backend
@@ -84,7 +95,7 @@ def region_plot(r: RunResult, region: str) -> bytes:
 
 def reduction_plot(r: RunResult) -> bytes:
     """PNG: achieved reduction per cell against each stage's target."""
-    fig = Figure(figsize=(9.0, 2.8))
+    fig = _figure(3.0)
     ax = fig.subplots()
     tol_pp = r.scenario.tolerance.reduction_pp
     for s in r.stages:
@@ -104,6 +115,46 @@ def reduction_plot(r: RunResult) -> bytes:
     ax.set_title("Reduction from the peak per cell; bands: target +/- tolerance", fontsize=10)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7, loc="lower right")
+    return _png(fig)
+
+
+def impact_plot(r: RunResult) -> bytes | None:
+    """PNG: per cell, the median and 95th-percentile completion-time inflation of platform and other
+    sessions (log scale), and the shares of platform sessions slowed more than 2x and abandoned."""
+    stages = [s for s in r.stages if s.impact is not None]
+    if not stages:
+        return None
+    fig = _figure(4.4, left_in=0.95)
+    ax, ax2 = fig.subplots(2, 1, sharex=True, gridspec_kw={"height_ratios": [3, 2]})
+    width = 0.8 / len(stages)
+    for k, s in enumerate(stages):
+        colour = STAGE_COLOURS.get(s.stage, "#2ca02c")
+        t = s.impact
+        plat = t.loc[t["traffic"] == "platform"].reset_index(drop=True)
+        other = t.loc[t["traffic"] == "other"].reset_index(drop=True)
+        x = np.arange(len(plat)) + (k - (len(stages) - 1) / 2) * width
+        med = plat["median_inflation"].astype(float).to_numpy()
+        p95 = plat["p95_inflation"].astype(float).to_numpy()
+        ax.vlines(x, med, p95, color=colour, lw=1.0)
+        ax.scatter(x, med, s=14, color=colour, label=f"platform {s.stage}%: median (line to p95)")
+        ax.scatter(x, other["median_inflation"].astype(float).to_numpy(), s=10, marker="s", color="#888888",
+                   label="other traffic: median" if k == 0 else None)
+        slowed = plat["share_slowed_2x"].astype(float).fillna(0).to_numpy() * 100
+        gone = plat["share_abandoned"].astype(float).fillna(0).to_numpy() * 100
+        ax2.bar(x, slowed, width=width, color=colour, alpha=0.6, label=f"{s.stage}%: slowed > 2x")
+        ax2.bar(x, gone, width=width, bottom=slowed, color=colour, hatch="///", edgecolor="black", lw=0,
+                label=f"{s.stage}%: abandoned")
+    ax.axhline(1.0, color="black", lw=0.6)
+    ax.set_yscale("log")
+    ax.set_ylabel("completion time,\nenforced / baseline")
+    ax.set_title("User impact per cell: the same sessions with and without the directive", fontsize=10)
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=7, loc="upper left")
+    ax2.set_ylabel("platform sessions, %")
+    ax2.set_xlabel("cell (region, period), in table order")
+    ax2.set_ylim(bottom=0)
+    ax2.grid(alpha=0.3)
+    ax2.legend(fontsize=7, loc="upper left", ncol=2)
     return _png(fig)
 
 
@@ -141,8 +192,12 @@ def _pct(v: float | None, nd: int = 1) -> str:
     return f"{text}%"
 
 
-def render_report(r: RunResult, verdict: dict[str, Any], out_dir: Path) -> Path:
-    """Write ``plots/*.png`` and ``report.html`` into ``out_dir``; return the report's path."""
+def render_report(r: RunResult, verdict: dict[str, Any], out_dir: Path,
+                  validation: dict[str, Any] | None = None) -> Path:
+    """Write ``plots/*.png`` and ``report.html`` into ``out_dir``; return the report's path.
+
+    ``validation`` (a validation.json document) puts a conformance section first.
+    """
     out_dir = Path(out_dir)
     plots: list[dict[str, str]] = []
     for region in r.scenario.region_list():
@@ -153,6 +208,9 @@ def render_report(r: RunResult, verdict: dict[str, Any], out_dir: Path) -> Path:
                       "b64": base64.b64encode(png).decode("ascii")})
     red_png = reduction_plot(r)
     atomic_write_bytes(out_dir / "plots/reduction.png", red_png)
+    impact_png = impact_plot(r)
+    if impact_png is not None:
+        atomic_write_bytes(out_dir / "plots/impact.png", impact_png)
     docs, missing = appendix3_documents(r)
     appendix3 = None
     for name, content in docs.items():
@@ -167,18 +225,13 @@ def render_report(r: RunResult, verdict: dict[str, Any], out_dir: Path) -> Path:
     env.filters["num"] = lambda v, nd=0: "" if v is None else f"{v:,.{nd}f}"
     env.filters["pct"] = _pct
     html = env.get_template("report.html.j2").render(
-        v=verdict, sc=r.scenario, r=r, plots=plots,
+        v=verdict, sc=r.scenario, r=r, plots=plots, validation=validation,
         reduction_b64=base64.b64encode(red_png).decode("ascii"),
-        stages=[{"stage": s.stage, "pass": s.passed, "cells": verdict_cells(s.cells),
-                 "collateral": s.collateral} for s in r.stages],
+        impact_b64=base64.b64encode(impact_png).decode("ascii") if impact_png is not None else None,
+        stages=[{"stage": s.stage, "pass": s.passed, "cells": cell_records(s),
+                 "collateral": s.collateral, "lift": s.lift, "impact": s.impact_overall} for s in r.stages],
         directive_rows=_directive_rows(r), appendix3=appendix3, appendix3_missing=missing,
         scenario_json=json.dumps(r.scenario.to_data(), indent=2, ensure_ascii=False),
     )
     return atomic_write_text(out_dir / "report.html", html)
 
-
-def verdict_cells(cells: pd.DataFrame) -> list[dict[str, Any]]:
-    """Cells as plain dicts for the template."""
-    from throttlebed.experiments.verdict import records
-
-    return records(cells)

@@ -15,7 +15,8 @@ tolerance (percentage points), the *limit* is ``cap x (1 + tol + burst)``:
 - ``demand_max_kbps``: highest *baseline* platform sample (the unrestricted demand);
 - ``measured_max_kbps``: highest judged *enforced* platform sample;
 - ``reduction_target`` = stage / 100; ``reduction_achieved`` = 1 - measured_max / peak;
-- ``held``: no judged enforced sample above the limit;
+- ``held``: no judged enforced sample above the limit; None (no data) when the cell has no
+  enforced sample at all: a cell nobody measured is never reported as held;
 - ``demand_run_samples``: the longest run of consecutive baseline samples above the limit;
 - ``demand_below_cap``: no baseline sample above the limit: the demand never needed
   restricting, so no reduction can be achieved and the cell is judged on ``held`` only;
@@ -35,6 +36,16 @@ The differentiation test (after Wehe): a two-sample Kolmogorov-Smirnov test betw
 baseline and enforced samples, with its p-value, statistic (effect size) and the relative change
 of the mean; ``detectable`` when p < alpha.
 
+Direction: a cell is judged on the traffic its row caps (``direction`` of the row: ``down``, ``up``
+or ``sum``, the two directions added up per sample); a row without one on the run's direction.
+
+Lift: when the directive is lifted at ``lift_s`` (the platform complied), the cells are judged on
+the samples whose interval ends by the lift, baseline and enforced alike. After the lift, per region
+and direction, the first sample starting at or after the lift (it starts less than one sampling
+interval after it) must carry at least ``(1 - lift_recovery)`` of the baseline's same sample:
+``back_at_baseline``. The mean of every later sample is reported beside it (a backlog of slowed
+transfers may run above the baseline for a while).
+
 Collateral: non-platform traffic (``traffic == 'other'``) per region and direction, mean and max
 with and without the directive. ``unaffected`` when its mean did not drop by more than the
 collateral tolerance (more throughput for other services, freed by the cap, is not damage); judged
@@ -52,12 +63,14 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from throttlebed.directive.cap_table import NO_ROW
 from throttlebed.directive.periods import MINUTES_PER_DAY
 from throttlebed.directive.schema import Directive
+from throttlebed.directive.statistics import directed_samples
 
 CELL_COLUMNS = (
-    "stage", "region", "period", "peak_kbps", "cap_kbps", "limit_kbps", "samples", "samples_guarded",
-    "demand_max_kbps",
+    "stage", "region", "period", "direction", "peak_kbps", "cap_kbps", "limit_kbps", "samples",
+    "samples_guarded", "demand_max_kbps",
     "measured_max_kbps", "measured_mean_kbps", "baseline_mean_kbps", "reduction_target",
     "reduction_achieved", "overshoot", "samples_over_cap", "held", "demand_below_cap",
     "no_samples", "demand_run_samples", "transient_demand", "pass", "ks_statistic", "ks_pvalue",
@@ -76,6 +89,8 @@ class Tolerances:
     boundary_guard_s: float = 0.0  # seconds around a period's start and end not judged
     burst_allowance: float = 0.0  # fraction of the cap a full meter bucket adds to one interval
     sustained_samples: int = 3  # consecutive samples above the limit that make the demand sustained
+    lift_recovery: float = 0.05  # after a lift, allowed relative shortfall against the baseline
+    baseline_not_served: float = 0.05  # share of baseline sessions left not served before a run fails
 
 
 def select(df: pd.DataFrame, *, traffic: str | None = "platform", direction: str | None = "down",
@@ -88,31 +103,37 @@ def select(df: pd.DataFrame, *, traffic: str | None = "platform", direction: str
     return df.loc[mask]
 
 
-def assign_cells(df: pd.DataFrame, directive: Directive) -> pd.DataFrame:
-    """Add ``period`` (the directive row's period, or None), ``second_in_period``, ``seconds_to_end``."""
+def directed(df: pd.DataFrame, direction: str, source: str | None = None) -> pd.DataFrame:
+    """Platform samples of one source read as ``direction`` (``down``, ``up`` or ``sum``)."""
+    return directed_samples(select(df, direction=None, source=source), direction)
+
+
+def before(df: pd.DataFrame, last_start_s: float | None) -> pd.DataFrame:
+    """Samples whose interval starts at or before ``last_start_s`` s after local midnight (None: all)."""
+    if last_start_s is None or df.empty:
+        return df
+    t = pd.to_datetime(df["time"])
+    second = (t - t.dt.normalize()).dt.total_seconds().to_numpy()
+    return df.loc[second <= last_start_s + 1e-9]
+
+
+def assign_cells(df: pd.DataFrame, directive: Directive, direction: str | None = None) -> pd.DataFrame:
+    """Add ``period`` (the period of the directive row in force on meter ``direction``, None: the
+    first row in force; None where uncapped), ``second_in_period``, ``seconds_to_end`` (0 where uncapped)."""
     out = df.copy()
     t = pd.to_datetime(out["time"])
     second = (t.dt.hour * 3600 + t.dt.minute * 60 + t.dt.second).to_numpy()
-    minute = second // 60
-    periods = np.full(len(out), None, dtype=object)
-    into = np.zeros(len(out), dtype=float)
-    left = np.zeros(len(out), dtype=float)
-    regions = out["region"].to_numpy()
-    for region in directive.regions():
-        idx = np.flatnonzero(regions == region)
-        if not len(idx):
-            continue
-        pset = directive.period_set(region)
-        p_idx = pset.minute_lookup[minute[idx]]
-        names = np.array([str(p) for p in pset] + [None], dtype=object)
-        starts = np.array([p.start_min * 60 for p in pset] + [0])
-        lengths = np.array([p.duration_min * 60 for p in pset] + [0])
-        periods[idx] = names[p_idx]  # -1 picks the trailing None
-        into[idx] = (second[idx] - starts[p_idx]) % (MINUTES_PER_DAY * 60)
-        left[idx] = lengths[p_idx] - into[idx]
-    out["period"] = periods
-    out["second_in_period"] = into
-    out["seconds_to_end"] = left
+    table = directive.cap_table
+    row_idx = table.row_indices(out["region"].to_numpy(), second // 60, direction)
+    periods = table.periods()
+    names = np.array([str(p) for p in periods] + [None], dtype=object)
+    starts = np.array([p.start_min * 60 for p in periods] + [0])
+    lengths = np.array([p.duration_min * 60 for p in periods] + [0])
+    capped = row_idx != NO_ROW
+    into = np.where(capped, (second - starts[row_idx]) % (MINUTES_PER_DAY * 60), 0.0)
+    out["period"] = names[row_idx]  # NO_ROW (-1) picks the trailing None
+    out["second_in_period"] = into.astype(float)
+    out["seconds_to_end"] = np.where(capped, lengths[row_idx] - into, 0.0).astype(float)
     return out
 
 
@@ -142,17 +163,29 @@ def _rel(new: float, old: float) -> float | None:
 
 def cell_verdicts(baseline: pd.DataFrame, enforced: pd.DataFrame, directive: Directive,
                   tol: Tolerances = Tolerances(), *, source: str | None = None,
-                  direction: str = "down") -> pd.DataFrame:
-    """One row per directive row: the verdict of that (region, period) cell (columns CELL_COLUMNS)."""
-    base = assign_cells(select(baseline, direction=direction, source=source), directive)
-    enf = assign_cells(select(enforced, direction=direction, source=source), directive)
-    base = base.sort_values("time", kind="stable")
-    base_groups = {k: g["kbps"].to_numpy(float) for k, g in base.groupby(["region", "period"])}
-    enf_groups = {k: g for k, g in enf.groupby(["region", "period"])}
+                  direction: str = "down", judged_until_s: float | None = None) -> pd.DataFrame:
+    """One row per directive row: the verdict of that (region, period) cell (columns CELL_COLUMNS).
+
+    A row is judged on its own ``direction`` (``sum``: both added up), a row without one on
+    ``direction`` (``both`` reads as ``down`` there); ``judged_until_s``: only samples starting
+    at or before that second of the day count (with ``lift_s - sampling_interval_s``: the
+    intervals ending by a lift).
+    """
+    fallback = "down" if direction == "both" else direction
+    base_groups: dict[tuple[str, str, str], np.ndarray] = {}
+    enf_groups: dict[tuple[str, str, str], pd.DataFrame] = {}
+    for d in sorted({r.direction or fallback for r in directive.rows}):
+        meter = None if directive.rows[0].direction is None else d  # rows without one: any meter
+        base = assign_cells(before(directed(baseline, d, source), judged_until_s), directive, meter)
+        enf = assign_cells(before(directed(enforced, d, source), judged_until_s), directive, meter)
+        base = base.sort_values("time", kind="stable")
+        base_groups.update({(*k, d): g["kbps"].to_numpy(float)
+                            for k, g in base.groupby(["region", "period"])})
+        enf_groups.update({(*k, d): g for k, g in enf.groupby(["region", "period"])})
     target = directive.stage / 100.0
     rows: list[dict[str, Any]] = []
     for r in directive.rows:
-        key = (r.region, r.period)
+        key = (r.region, r.period, r.direction or fallback)
         b = base_groups.get(key, np.empty(0))
         g = enf_groups.get(key)
         e = g["kbps"].to_numpy(float) if g is not None else np.empty(0)
@@ -186,6 +219,7 @@ def cell_verdicts(baseline: pd.DataFrame, enforced: pd.DataFrame, directive: Dir
             "stage": directive.stage,
             "region": r.region,
             "period": r.period,
+            "direction": r.direction or fallback,
             "peak_kbps": float(r.peak_kbps),
             "cap_kbps": int(r.cap_kbps),
             "limit_kbps": float(limit),
@@ -199,7 +233,7 @@ def cell_verdicts(baseline: pd.DataFrame, enforced: pd.DataFrame, directive: Dir
             "reduction_achieved": achieved,
             "overshoot": _rel(measured_max, float(r.cap_kbps)) if measured_max is not None else None,
             "samples_over_cap": over,
-            "held": bool(held),
+            "held": None if no_samples else bool(held),
             "demand_below_cap": bool(below),
             "no_samples": bool(no_samples),
             "demand_run_samples": run,
@@ -211,6 +245,66 @@ def cell_verdicts(baseline: pd.DataFrame, enforced: pd.DataFrame, directive: Dir
             "detectable": bool(ks_p is not None and ks_p < tol.alpha),
         })
     return pd.DataFrame(rows, columns=list(CELL_COLUMNS))
+
+
+LIFT_COLUMNS = ("region", "direction", "first_sample_time", "baseline_kbps", "enforced_kbps", "ratio",
+                "after_baseline_mean_kbps", "after_enforced_mean_kbps", "back_at_baseline")
+
+
+def lift_recovery(baseline: pd.DataFrame, enforced: pd.DataFrame, lift_s: float, directions: list[str],
+                  tol: Tolerances = Tolerances(), *, source: str | None = None) -> pd.DataFrame:
+    """After a lift at ``lift_s``: is each region's platform traffic back at its baseline?
+
+    Per region and direction (``down``, ``up`` or ``sum``), the first sample starting at or after
+    the lift, enforced against baseline; ``back_at_baseline`` when the enforced one carries at
+    least ``1 - tol.lift_recovery`` of the baseline one (a baseline of 0 is matched by anything).
+    """
+    rows: list[dict[str, Any]] = []
+    for d in directions:
+        parts = []
+        for df in (baseline, enforced):
+            x = directed(df, d, source)
+            t = pd.to_datetime(x["time"])
+            after = x.loc[((t - t.dt.normalize()).dt.total_seconds() >= lift_s - 1e-9).to_numpy()]
+            parts.append(after.sort_values("time", kind="stable"))
+        b_after, e_after = parts
+        for region in sorted(set(b_after["region"]) | set(e_after["region"])):
+            b = b_after[b_after["region"] == region]
+            e = e_after[e_after["region"] == region]
+            if b.empty or e.empty:
+                rows.append({"region": region, "direction": d, "first_sample_time": None,
+                             "baseline_kbps": None, "enforced_kbps": None, "ratio": None,
+                             "after_baseline_mean_kbps": None, "after_enforced_mean_kbps": None,
+                             "back_at_baseline": False})
+                continue
+            first = b["time"].min()
+            b0 = float(b.loc[b["time"] == first, "kbps"].sum())
+            e0 = float(e.loc[e["time"] == first, "kbps"].sum())
+            rows.append({
+                "region": region, "direction": d,
+                "first_sample_time": pd.Timestamp(first).isoformat(),
+                "baseline_kbps": b0, "enforced_kbps": e0,
+                "ratio": e0 / b0 if b0 > 0 else None,
+                "after_baseline_mean_kbps": float(b["kbps"].mean()),
+                "after_enforced_mean_kbps": float(e["kbps"].mean()),
+                "back_at_baseline": bool(e0 >= b0 * (1.0 - tol.lift_recovery) - 1e-9),
+            })
+    return pd.DataFrame(rows, columns=list(LIFT_COLUMNS))
+
+
+def lift_summary(table: pd.DataFrame, lift_s: float, sampling_interval_s: float,
+                 tol: Tolerances = Tolerances()) -> dict[str, Any]:
+    """The ``lift`` object of verdict.json."""
+    ratios = table["ratio"].dropna()
+    return {
+        "lift_s": lift_s,
+        "lift_at": f"{int(lift_s // 3600):02d}:{int(lift_s % 3600 // 60):02d}",
+        "sampling_interval_s": sampling_interval_s,
+        "tolerance": tol.lift_recovery,
+        "back_at_baseline": bool(len(table) and table["back_at_baseline"].all()),
+        "min_ratio": _clean(ratios.min()) if len(ratios) else None,
+        "regions": records(table),
+    }
 
 
 def collateral_table(baseline: pd.DataFrame, enforced: pd.DataFrame,
@@ -273,7 +367,8 @@ def summarize_cells(cells: pd.DataFrame) -> dict[str, Any]:
         "pass": bool(len(cells) and cells["pass"].all()),
         "cells_passed": int(cells["pass"].sum()),
         "cells_total": int(len(cells)),
-        "cells_held": int(cells["held"].sum()),
+        "cells_held": int((cells["held"] == True).sum()),  # noqa: E712 - None is no data
+        "cells_no_data": int(cells["no_samples"].sum()),
         "cells_demand_below_cap": int(cells["demand_below_cap"].sum()),
         "cells_transient_demand": int(cells["transient_demand"].sum()),
         "cells_detectable": int(cells["detectable"].sum()),
@@ -298,6 +393,32 @@ def collateral_summary(table: pd.DataFrame, tol: Tolerances = Tolerances()) -> d
     }
 
 
-def overall_pass(cells: pd.DataFrame, collateral: dict[str, Any]) -> bool:
-    """Every cell passed and other traffic was not harmed (unknown collateral does not fail)."""
-    return bool(len(cells) and cells["pass"].all() and collateral.get("unaffected") is not False)
+def overall_pass(cells: pd.DataFrame, collateral: dict[str, Any], lift: dict[str, Any] | None = None) -> bool:
+    """Every cell passed, other traffic was not harmed (unknown collateral does not fail) and,
+    after a lift, the platform's traffic was back at its baseline."""
+    lifted_ok = lift is None or bool(lift.get("back_at_baseline"))
+    return bool(len(cells) and cells["pass"].all() and collateral.get("unaffected") is not False
+                and lifted_ok)
+
+
+BASELINE_NOT_SERVED = ("abandoned", "dropped")  # a failed transfer already breaks an emulated run
+
+
+def baseline_service(outcomes: pd.DataFrame | None) -> dict[str, Any] | None:
+    """How much of the load model the baseline carried: load-model sessions completed and not served.
+
+    Without a directive nothing should keep a session from completing; sessions abandoned or
+    dropped in a baseline say the testbed could not carry the load (an emulation running behind
+    real time), and peaks taken from it are too low. ``share_not_served`` is over the sessions
+    that ended (completed or not served); sessions still running at the window's end (``cut``) are
+    neither. None without an outcome table.
+    """
+    if outcomes is None:
+        return None
+    weight = outcomes["sessions"].to_numpy(float)  # load-model sessions a row stands for
+    status = outcomes["status"]  # categorical on both backends: isin works on its codes
+    completed = float(weight[status.isin(["completed"]).to_numpy(bool)].sum())
+    not_served = float(weight[status.isin(BASELINE_NOT_SERVED).to_numpy(bool)].sum())
+    ended = completed + not_served
+    return {"sessions": round(float(weight.sum())), "completed": round(completed),
+            "not_served": round(not_served), "share_not_served": not_served / ended if ended else 0.0}

@@ -19,7 +19,14 @@ step's ``cap x step_s``; interval means are exact to the bucket). Per step:
 Direction ``down`` (platform -> user) carries the session payload. Direction ``up`` carries a fixed
 fraction ``up_fraction`` (3% by default) of the delivered ``down`` volume: TCP acknowledgements
 (one 40-byte ACK per one or two 1500-byte segments is 1.3-2.7%) plus the requests that fetch the
-content. Platform ``up`` traffic passes its own bucket with the same cap and depth.
+content. Which buckets a region has follows the directive rows' ``direction``: rows without one
+give ``down`` and ``up`` each a bucket at the row's cap; ``down``/``up`` rows cap that direction
+only (``both``: each its own cap); ``sum`` rows put both directions through ONE shared bucket. The
+``up`` volume is acknowledgement-clocked, so the downloads a region can take in a step are also
+bounded by what its ``up`` bucket passes (``budget_up / up_fraction``); in a shared bucket the
+downloads get ``budget / (1 + up_fraction)`` and their ``up`` share the rest. With a lift time
+(``lift_s``), every cap ends at that second of the day: the directive is lifted and the buckets
+pass everything from then on.
 
 Output: the measurement table (:mod:`throttlebed.measurements`), the mean kbit/s of every
 sampling interval per (region, direction, traffic), ``source='sim-fluid'``. A sampling interval's
@@ -40,6 +47,7 @@ the same numbers for an uncapped flow.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -47,32 +55,64 @@ from datetime import date, datetime, timedelta
 import numpy as np
 import pandas as pd
 
-from throttlebed.directive.periods import MINUTES_PER_DAY
+from throttlebed.directive.cap_table import cap_table_of
+from throttlebed.directive.periods import minute_of_day
+from throttlebed.directive.regions import region_codes
 from throttlebed.directive.schema import Directive
 from throttlebed.errors import InputError
-from throttlebed.measurements import validate_measurements
+from throttlebed.measurements import (
+    OUTCOME_COLUMNS,
+    OUTCOME_STATUSES,
+    TRAFFIC_KINDS,
+    empty_outcomes,
+    validate_measurements,
+)
+from throttlebed.memory import release_free_memory
+from throttlebed.sim.stepping import SteppedRegion, step_region
 
 SOURCE = "sim-fluid"
+_REGION_CATEGORIES = region_codes()  # outcome tables keep their text columns as categories (17 M rows)
 UP_FRACTION = 0.03
-_DONE_KBIT = 1e-6  # a session with less left than this is finished
 
 
-def caps_per_minute(directive: Directive | None, regions: Sequence[str]) -> np.ndarray:
+def caps_per_minute(directive: Directive | None, regions: Sequence[str], direction: str | None = None,
+                    lift_s: float | None = None) -> np.ndarray:
     """Array ``[len(regions), 1440]``: the cap in kbit/s in force each local minute, inf if none.
 
-    The same answer as ``Directive.cap_at(region, minute)``, for every minute at once.
+    The directive's cap table (:meth:`CapTable.caps_per_minute`) on meter ``direction`` (``down``,
+    ``up`` or ``sum``; None: the first row in force), for every minute of the run's day at once;
+    from the minute of ``lift_s`` (s after local midnight, whole minutes) on, inf.
     """
-    caps = np.full((len(regions), MINUTES_PER_DAY), np.inf)
-    if directive is None:
-        return caps
-    for i, region in enumerate(regions):
-        rows = directive.rows_for(region)
-        if not rows:
-            continue
-        lookup = directive.period_set(region).minute_lookup
-        row_caps = np.array([float(r.cap_kbps) for r in rows])
-        caps[i] = np.where(lookup >= 0, row_caps[np.maximum(lookup, 0)], np.inf)
+    caps = cap_table_of(directive).caps_per_minute(regions, direction)
+    if lift_s is not None:
+        caps[:, max(0, math.ceil(lift_s / 60 - 1e-9)):] = np.inf
     return caps
+
+
+@dataclass(frozen=True)
+class RegionCaps:
+    """The caps one region's buckets have each minute of the day: ``down`` and ``up``, or with
+    ``shared`` one bucket for both (a ``sum`` directive) whose caps are ``down_kbps``."""
+
+    down_kbps: np.ndarray
+    up_kbps: np.ndarray
+    shared: bool = False
+
+    @property
+    def metered(self) -> bool:
+        """Whether the region has a meter at some minute."""
+        return bool(np.isfinite(self.down_kbps).any() or np.isfinite(self.up_kbps).any())
+
+
+def region_caps(directive: Directive | None, regions: Sequence[str],
+                lift_s: float | None = None) -> list[RegionCaps]:
+    """Each region's bucket caps per minute under ``directive`` (lifted at ``lift_s``)."""
+    if lift_s is not None and abs(lift_s / 60 - round(lift_s / 60)) > 1e-9:
+        raise InputError(f"lift_s must be a whole minute of the day, got {lift_s}")
+    shared = directive is not None and "sum" in directive.directions()
+    down = caps_per_minute(directive, regions, "sum" if shared else "down", lift_s)
+    up = down if shared else caps_per_minute(directive, regions, "up", lift_s)
+    return [RegionCaps(down[i], up[i], shared) for i in range(len(regions))]
 
 
 def _uncapped_kbit(start_s: np.ndarray, rate_kbps: np.ndarray, dur_s: np.ndarray, reg: np.ndarray,
@@ -105,100 +145,6 @@ def _uncapped_kbit(start_s: np.ndarray, rate_kbps: np.ndarray, dur_s: np.ndarray
     return out[:, :n_int]
 
 
-def max_min_shares(demand: np.ndarray, reg: np.ndarray, budget: np.ndarray, n_regions: int) -> np.ndarray:
-    """Max-min fair shares of ``budget[region]`` among flows asking ``demand`` (each at most that)."""
-    sat = np.zeros(len(demand), dtype=bool)
-    while True:
-        used = np.bincount(reg, demand * sat, minlength=n_regions)
-        count = np.bincount(reg, ~sat, minlength=n_regions)
-        level = (budget - used) / np.maximum(count, 1)
-        new = ~sat & (demand <= level[reg])
-        if not new.any():
-            return np.where(sat, demand, level[reg])
-        sat |= new
-
-
-@dataclass
-class _Stepped:
-    """Per (region, interval) results of the stepped platform sessions, kbit or step counts."""
-
-    down_kbit: np.ndarray
-    up_kbit: np.ndarray
-    offered_kbit: np.ndarray  # what the sessions asked for (down), before the meter
-    saturated: np.ndarray  # every token of the interval was used: the meter was the limit
-
-
-def _stepped_kbit(start_s: np.ndarray, size_kbit: np.ndarray, rate_kbps: np.ndarray, udp: np.ndarray,
-                  reg: np.ndarray, caps_min: np.ndarray, day_offset_s: float, n_steps: int,
-                  step_s: float, steps_per_interval: int, burst_s: float, patience_s: float,
-                  up_fraction: float) -> _Stepped:
-    """Step the capped platform sessions through the per-region buckets.
-
-    ``start_s`` is relative to the first step (which is ``day_offset_s`` after local midnight)
-    and sorted. ``caps_min[r, m]`` is the cap of region ``r`` at minute ``m`` of the day.
-    """
-    n_regions = caps_min.shape[0]
-    n_int = n_steps // steps_per_interval
-    down = np.zeros((n_regions, n_int))
-    up = np.zeros((n_regions, n_int))
-    offered = np.zeros((n_regions, n_int))
-    spilled = np.zeros((n_regions, n_int), dtype=bool)
-    empty_at_end = np.zeros((n_regions, n_int), dtype=bool)
-    nominal_end = start_s + size_kbit / rate_kbps
-    deadline = np.where(udp, nominal_end, nominal_end + patience_s)
-    # columns: start, kbit left, rate, deadline, region, udp
-    table = np.column_stack([start_s, size_kbit, rate_kbps, deadline, reg.astype(float), udp.astype(float)])
-    arrive = np.searchsorted(start_s, np.arange(n_steps + 1) * step_s, side="left")
-    active = table[:0]
-    tokens = np.full(n_regions, np.inf)
-    tokens_up = np.full(n_regions, np.inf)
-    for k in range(n_steps):
-        t0 = k * step_s
-        t1 = t0 + step_s
-        cap = caps_min[:, int((day_offset_s + t0 + 1e-9) // 60) % MINUTES_PER_DAY]
-        finite = np.isfinite(cap)
-        depth = np.where(finite, np.where(finite, cap, 0.0) * burst_s, np.inf)
-        tokens = np.minimum(tokens, depth)
-        tokens_up = np.minimum(tokens_up, depth)
-        budget = tokens + cap * step_s
-        budget_up = tokens_up + cap * step_s
-        if arrive[k + 1] > arrive[k]:
-            active = np.concatenate([active, table[arrive[k]:arrive[k + 1]]])
-        j = k // steps_per_interval
-        if len(active):
-            a_reg = active[:, 4].astype(np.intp)
-            avail = np.clip(np.minimum(t1, active[:, 3]) - np.maximum(active[:, 0], t0), 0.0, step_s)
-            demand = np.minimum(active[:, 2] * avail, active[:, 1])
-            asked = np.bincount(a_reg, demand, minlength=n_regions)
-            binding = asked > budget
-            if binding.any():
-                sel = binding[a_reg]
-                alloc = demand.copy()
-                alloc[sel] = max_min_shares(demand[sel], a_reg[sel], budget, n_regions)
-                delivered = np.bincount(a_reg, alloc, minlength=n_regions)
-            else:
-                alloc = demand
-                delivered = asked
-            active[:, 1] -= np.where(active[:, 5] > 0, demand, alloc)
-            offered[:, j] += asked
-            down[:, j] += delivered
-        else:
-            delivered = np.zeros(n_regions)
-        left = budget - delivered
-        spilled[:, j] |= ~finite | (left > depth)  # tokens lost to a full bucket (or no bucket)
-        tokens = np.clip(left, 0.0, depth)
-        up_delivered = np.minimum(up_fraction * delivered, budget_up)
-        tokens_up = np.clip(budget_up - up_delivered, 0.0, depth)
-        up[:, j] += up_delivered
-        if (k + 1) % steps_per_interval == 0:
-            empty_at_end[:, j] = finite & (tokens <= 1e-9 * np.where(finite, cap, 1.0))
-        if len(active):
-            keep = (active[:, 1] > _DONE_KBIT) & (active[:, 3] > t1)
-            if not keep.all():
-                active = active[keep]
-    return _Stepped(down, up, offered, ~spilled & empty_at_end)
-
-
 @dataclass
 class FluidRun:
     """A fluid run: the measurement table, and per (region, interval) what the meter saw.
@@ -207,61 +153,187 @@ class FluidRun:
     ``down`` traffic: the mean rate the sessions asked for, and whether the offered load used
     every token the meter had for the interval (none lost to a full bucket, the bucket empty at
     its end): then the interval's mean is at least the cap and at most the cap plus one bucket.
+    ``sessions``: the session outcome table (:data:`throttlebed.measurements.OUTCOME_COLUMNS`)
+    of every session starting in the window.
     """
 
     measurements: pd.DataFrame
     regions: list[str]
     offered_kbps: np.ndarray
     saturated: np.ndarray
+    sessions: pd.DataFrame
+
+
+@dataclass
+class RegionFluid:
+    """One region's fluid run: kbit per interval for each (direction, traffic), what the meter saw
+    (platform ``down`` offered kbit, saturated intervals) and the stepped sessions (None if the
+    region had no meter): their ends and abandonments, in the order of the region's platform sessions."""
+
+    kbit: dict[tuple[str, str], np.ndarray]
+    offered_kbit: np.ndarray
+    saturated: np.ndarray
+    stepped: SteppedRegion | None
+    outcomes: pd.DataFrame | None = None  # the region's session outcome table (see session_outcomes)
+
+
+def caps_per_step(caps_min: np.ndarray, start_s: float, n_steps: int, step_s: float) -> np.ndarray:
+    """The cap in force during each step from ``start_s`` (s since local midnight), from per-minute caps."""
+    return caps_min[minute_of_day(((start_s + np.arange(n_steps) * step_s + 1e-9) // 60).astype(np.int64))]
+
+
+def fluid_region(t_s: np.ndarray, size_kbit: np.ndarray, rate_kbps: np.ndarray, udp: np.ndarray,
+                 platform: np.ndarray, caps: RegionCaps, *, start_s: float, n_int: int,
+                 interval_s: float, step_s: float, burst_s: float, patience_s: float,
+                 up_fraction: float, region: str | None = None,
+                 ids: np.ndarray | None = None) -> RegionFluid:
+    """One region's sessions (``t_s`` sorted, relative to ``start_s``) through its meter.
+
+    ``caps`` are the region's bucket caps at each minute of the day (:func:`region_caps`).
+    Uncapped flows (other traffic, or no meter) are summed in closed form; platform sessions of a
+    metered region are stepped (:func:`throttlebed.sim.stepping.step_region`). With ``region`` and
+    ``ids`` (one unique session number each) the session outcome table is kept too.
+    """
+    zeros = np.zeros(len(t_s), dtype=np.int64)
+    metered = caps.metered
+    kbit = {}
+    for traffic, mask in (("platform", platform & (not metered)), ("other", ~platform)):
+        rate = rate_kbps[mask]
+        kbit[("down", traffic)] = _uncapped_kbit(t_s[mask], rate, size_kbit[mask] / rate, zeros[mask], 1,
+                                                 n_int, interval_s)[0]
+        kbit[("up", traffic)] = up_fraction * kbit[("down", traffic)]
+    offered = kbit[("down", "platform")].copy()
+    saturated = np.zeros(n_int, dtype=bool)
+    stepped = None
+    if metered:
+        steps_per_interval = round(interval_s / step_s)
+        n_steps = n_int * steps_per_interval
+        stepped = step_region(t_s[platform], size_kbit[platform], rate_kbps[platform], udp[platform],
+                              caps_per_step(caps.down_kbps, start_s, n_steps, step_s),
+                              caps_per_step(caps.up_kbps, start_s, n_steps, step_s), step_s,
+                              steps_per_interval, burst_s, patience_s, up_fraction, caps.shared)
+        kbit[("down", "platform")] += stepped.down_kbit
+        kbit[("up", "platform")] += stepped.up_kbit
+        offered += stepped.offered_kbit
+        saturated = stepped.saturated
+    outcomes = None
+    if region is not None and ids is not None:
+        outcomes = session_outcomes(region, ids, t_s, size_kbit, rate_kbps, udp, platform, stepped,
+                                    start_s, n_int * interval_s)
+    return RegionFluid(kbit, offered, saturated, stepped, outcomes)
+
+
+def session_outcomes(region: str, ids: np.ndarray, t_s: np.ndarray, size_kbit: np.ndarray,
+                     rate_kbps: np.ndarray, udp: np.ndarray, platform: np.ndarray,
+                     stepped: SteppedRegion | None, start_s: float, window_s: float) -> pd.DataFrame:
+    """The session outcome table of one region (:data:`throttlebed.measurements.OUTCOME_COLUMNS`).
+
+    An unmetered session ends at its access rate; a stepped TCP one when the loop says, or is
+    abandoned at its deadline; a stepped UDP stream sends for its nominal time whatever passes. A
+    session not ended inside the window was cut by it. Text columns are categorical: a national day
+    at full scale has 17.6 M rows.
+    """
+    nominal_s = size_kbit / rate_kbps
+    end_rel = t_s + nominal_s
+    given_up_rel = np.full(len(t_s), np.nan)
+    if stepped is not None:
+        idx = np.flatnonzero(platform)
+        tcp = ~udp[idx]
+        end_rel[idx[tcp]] = np.where(stepped.abandoned[tcp], np.nan, stepped.end_s[tcp])
+        given_up_rel[idx[tcp]] = np.where(stepped.abandoned[tcp], stepped.end_s[tcp], np.nan)
+    completed = np.isfinite(end_rel) & (end_rel <= window_s)
+    abandoned = ~completed & np.isfinite(given_up_rel) & (given_up_rel <= window_s)
+    n = len(t_s)
+    status = np.full(n, OUTCOME_STATUSES.index("cut"), dtype=np.int8)
+    status[abandoned] = OUTCOME_STATUSES.index("abandoned")
+    status[completed] = OUTCOME_STATUSES.index("completed")
+    columns = {
+        "session": np.asarray(ids, dtype=np.int64),
+        "region": _categorical(np.full(n, _REGION_CATEGORIES.index(region), dtype=np.int8),
+                               _REGION_CATEGORIES),
+        "traffic": _categorical(np.where(platform, 0, 1).astype(np.int8), TRAFFIC_KINDS),
+        "transport": _categorical(udp.astype(np.int8), ("tcp", "udp")),
+        "start_s": t_s + start_s,
+        "nominal_s": nominal_s.astype(np.float32),
+        "end_s": np.where(completed, end_rel + start_s, np.nan),
+        "status": _categorical(status, OUTCOME_STATUSES),
+        "given_up_s": np.where(abandoned, given_up_rel + start_s, np.nan).astype(np.float32),
+        "sessions": np.ones(n, dtype=np.int32),
+    }
+    return pd.DataFrame(columns, copy=False)
+
+
+def _categorical(codes: np.ndarray, categories: Sequence[str]) -> pd.Categorical:
+    """A categorical column from its codes (no text is built or parsed: 17 M rows at full scale)."""
+    return pd.Categorical.from_codes(codes, categories=list(categories), validate=False)
+
+
+def concat_outcomes(tables: list[pd.DataFrame]) -> pd.DataFrame:
+    """Outcome tables one after the other, column by column; ``tables`` is emptied first, and each
+    column of the parts is let go once gathered, so a column of every region is only in memory
+    once (17 M rows at full scale)."""
+    if not tables:
+        return empty_outcomes()
+    parts = [{c: t[c].array for c in OUTCOME_COLUMNS} for t in tables]
+    tables.clear()
+    columns = {}
+    for c in OUTCOME_COLUMNS:
+        arrays = [p.pop(c) for p in parts]
+        if isinstance(arrays[0], pd.Categorical):
+            columns[c] = _categorical(np.concatenate([a.codes for a in arrays]), list(arrays[0].categories))
+        else:
+            columns[c] = np.concatenate([np.asarray(a) for a in arrays])
+        del arrays
+        release_free_memory()  # the regions' copies of the column (heap blocks below 32 MB)
+    return pd.DataFrame(columns, copy=False)
+
+
+def assemble_run(parts: Sequence[RegionFluid], regions: Sequence[str], day: date, start_s: float,
+                 n_int: int, interval_s: float) -> FluidRun:
+    """The FluidRun of per-region results (in the order of ``regions``)."""
+    regions = list(regions)
+    keys = [("down", "platform"), ("up", "platform"), ("down", "other"), ("up", "other")]
+    kbit = {k: np.stack([p.kbit[k] for p in parts]) for k in keys}
+    offered = np.stack([p.offered_kbit for p in parts])
+    saturated = np.stack([p.saturated for p in parts])
+    table = _table(kbit, regions, day, start_s, n_int, interval_s)
+    kept = [p.outcomes for p in parts if p.outcomes is not None]
+    for p in parts:
+        p.outcomes = None  # kept only in ``kept``, which concat_outcomes empties
+    outcomes = concat_outcomes(kept)
+    return FluidRun(table, regions, offered / interval_s, saturated, outcomes)
 
 
 def run_fluid(sessions: pd.DataFrame, regions: Sequence[str], directive: Directive | None, day: date,
               start_s: float = 0.0, end_s: float = 86400.0, sampling_interval_s: float = 60.0,
               burst_s: float = 1.0, step_s: float = 1.0, up_fraction: float = UP_FRACTION,
-              patience_s: float = 300.0) -> FluidRun:
+              patience_s: float = 300.0, lift_s: float | None = None) -> FluidRun:
     """Pass ``sessions`` through the directive's meters (None = the baseline, no meters).
+
+    ``lift_s``: the directive is lifted at this second of the day (whole minutes): no cap after.
+    ``session`` in the outcome table is a session's row position in ``sessions``.
 
     ``sessions`` is the table of :func:`throttlebed.sim.load.generate_sessions`; sessions of
     regions not in ``regions`` are ignored. ``time`` is the local start of each interval of
     ``day``, from ``start_s`` (seconds since local midnight) to ``end_s``.
     """
     regions = list(regions)
-    _check_grid(start_s, end_s, sampling_interval_s, step_s, burst_s, up_fraction)
+    check_grid(start_s, end_s, sampling_interval_s, step_s, burst_s, up_fraction)
     n_int = round((end_s - start_s) / sampling_interval_s)
-    n_regions = len(regions)
-    reg_of = {r: i for i, r in enumerate(regions)}
-    reg = sessions["region"].map(reg_of).to_numpy(dtype=float, na_value=np.nan)
     start_all = sessions["start_s"].to_numpy(dtype=float)
-    inside = ~np.isnan(reg) & (start_all >= start_s) & (start_all < end_s)
-    s = sessions[inside]
-    reg = reg[inside].astype(np.int64)
-    t = start_all[inside] - start_s
-    size = s["size_kbit"].to_numpy(dtype=float)
-    rate = s["access_kbps"].to_numpy(dtype=float)
-    udp = (s["transport"] == "udp").to_numpy()
-    platform = (s["traffic"] == "platform").to_numpy()
-
-    caps = caps_per_minute(directive, regions)
-    capped_region = np.isfinite(caps).any(axis=1)
-    stepped = platform & capped_region[reg]
-    kbit = {}
-    for traffic, mask in (("platform", platform & ~stepped), ("other", ~platform)):
-        kbit[("down", traffic)] = _uncapped_kbit(t[mask], rate[mask], size[mask] / rate[mask], reg[mask],
-                                                 n_regions, n_int, sampling_interval_s)
-        kbit[("up", traffic)] = up_fraction * kbit[("down", traffic)]
-    offered = kbit[("down", "platform")].copy()
-    saturated = np.zeros((n_regions, n_int), dtype=bool)
-    if stepped.any():
-        steps_per_interval = round(sampling_interval_s / step_s)
-        res = _stepped_kbit(
-            t[stepped], size[stepped], rate[stepped], udp[stepped], reg[stepped], caps, start_s,
-            n_int * steps_per_interval, step_s, steps_per_interval, burst_s, patience_s, up_fraction)
-        kbit[("down", "platform")] += res.down_kbit
-        kbit[("up", "platform")] += res.up_kbit
-        offered += res.offered_kbit
-        saturated = res.saturated
-    table = _table(kbit, regions, day, start_s, n_int, sampling_interval_s)
-    return FluidRun(table, regions, offered / sampling_interval_s, saturated)
+    inside = (start_all >= start_s) & (start_all < end_s)
+    caps = region_caps(directive, regions, lift_s)
+    parts = []
+    for i, region in enumerate(regions):
+        rows = inside & (sessions["region"] == region).to_numpy()
+        s = sessions[rows]
+        parts.append(fluid_region(
+            s["start_s"].to_numpy(dtype=float) - start_s, s["size_kbit"].to_numpy(dtype=float),
+            s["access_kbps"].to_numpy(dtype=float), (s["transport"] == "udp").to_numpy(),
+            (s["traffic"] == "platform").to_numpy(), caps[i], start_s=start_s, n_int=n_int,
+            interval_s=sampling_interval_s, step_s=step_s, burst_s=burst_s, patience_s=patience_s,
+            up_fraction=up_fraction, region=region, ids=np.flatnonzero(rows)))
+    return assemble_run(parts, regions, day, start_s, n_int, sampling_interval_s)
 
 
 def fluid_measurements(sessions: pd.DataFrame, regions: Sequence[str], directive: Directive | None,
@@ -270,7 +342,7 @@ def fluid_measurements(sessions: pd.DataFrame, regions: Sequence[str], directive
     return run_fluid(sessions, regions, directive, day, **kwargs).measurements
 
 
-def _check_grid(start_s: float, end_s: float, interval_s: float, step_s: float, burst_s: float,
+def check_grid(start_s: float, end_s: float, interval_s: float, step_s: float, burst_s: float,
                 up_fraction: float) -> None:
     if not (0 <= start_s < end_s):
         raise InputError(f"need 0 <= start_s < end_s, got {start_s}, {end_s}")

@@ -150,6 +150,47 @@ def region_arrivals(env: simpy.Environment, seed_key: tuple[int, int], sessions_
         lo = hi
 
 
+def _check_window(start_s: float, end_s: float, block_s: float) -> None:
+    if not (0 <= start_s < end_s):
+        raise InputError(f"need 0 <= start_s < end_s, got start_s={start_s}, end_s={end_s}")
+    if not block_s > 0:
+        raise InputError(f"block_s must be > 0, got {block_s}")
+
+
+def check_regions(regions: Sequence[str]) -> list[str]:
+    """The regions as a list; none, or one twice, is an input error."""
+    regions = list(regions)
+    if not regions:
+        raise InputError("no regions to simulate")
+    if len(set(regions)) != len(regions):
+        raise InputError(f"regions repeated: {regions}")
+    return regions
+
+
+def session_entropy(rng: np.random.Generator) -> int:
+    """The one draw of ``rng`` every region's streams are seeded from."""
+    return int(rng.integers(2**63))
+
+
+def region_session_arrays(region: str, profile: LoadProfile, entropy: int, start_s: float = 0.0,
+                          end_s: float = SECONDS_PER_DAY, block_s: float = 3600.0) -> dict[str, np.ndarray]:
+    """One region's sessions in ``[start_s, end_s)`` as arrays, sorted by start.
+
+    Keys ``start_s``, ``size_kbit``, ``access_kbps`` (float) and ``udp``, ``other`` (bool): the
+    region's rows of :func:`generate_sessions` for the same ``entropy``
+    (:func:`session_entropy`), without building a table (what the sim backend steps through).
+    """
+    _check_window(start_s, end_s, block_s)
+    users = region_users([region], profile)[region]  # validates the code
+    per_day = users * profile.sessions_per_user_per_day / (1.0 - profile.other_share)
+    env = simpy.Environment(initial_time=start_s)
+    blocks: list[dict] = []
+    key = (entropy, int(region.removeprefix("KZ-")))
+    env.process(region_arrivals(env, key, per_day, profile, end_s, block_s, blocks))
+    env.run()
+    return {k: np.concatenate([b[k] for b in blocks]) for k in blocks[0]}
+
+
 def generate_sessions(regions: Sequence[str], profile: LoadProfile, rng: np.random.Generator,
                       start_s: float = 0.0, end_s: float = SECONDS_PER_DAY,
                       block_s: float = 3600.0) -> pd.DataFrame:
@@ -160,27 +201,13 @@ def generate_sessions(regions: Sequence[str], profile: LoadProfile, rng: np.rand
     index: a region's sessions do not depend on which other regions are simulated with it, and
     the sessions of a window are those of the whole day that start in it.
     """
-    regions = list(regions)
-    if not regions:
-        raise InputError("no regions to simulate")
-    if len(set(regions)) != len(regions):
-        raise InputError(f"regions repeated: {regions}")
-    if not (0 <= start_s < end_s):
-        raise InputError(f"need 0 <= start_s < end_s, got start_s={start_s}, end_s={end_s}")
-    if not block_s > 0:
-        raise InputError(f"block_s must be > 0, got {block_s}")
-    users = region_users(regions, profile)  # validates the codes
-    env = simpy.Environment(initial_time=start_s)
-    per_region: list[list[dict]] = [[] for _ in regions]
-    entropy = int(rng.integers(2**63))
-    for region, out in zip(regions, per_region, strict=True):
-        per_day = users[region] * profile.sessions_per_user_per_day / (1.0 - profile.other_share)
-        key = (entropy, int(region.removeprefix("KZ-")))
-        env.process(region_arrivals(env, key, per_day, profile, end_s, block_s, out))
-    env.run()
+    regions = check_regions(regions)
+    _check_window(start_s, end_s, block_s)
+    region_users(regions, profile)  # validates the codes
+    entropy = session_entropy(rng)
     parts = []
-    for i, blocks in enumerate(per_region):
-        cols = {k: np.concatenate([b[k] for b in blocks]) for k in blocks[0]}
+    for i, region in enumerate(regions):
+        cols = region_session_arrays(region, profile, entropy, start_s, end_s, block_s)
         cols["region_idx"] = np.full(len(cols["start_s"]), i, dtype=np.int16)
         parts.append(cols)
     allc = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}

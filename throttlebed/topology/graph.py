@@ -25,8 +25,7 @@ from typing import Any
 
 import networkx as nx
 
-from throttlebed.controller.region_map import CORE_DPID, region_dpid
-from throttlebed.directive.regions import region_codes
+from throttlebed.directive.regions import CORE_DPID, region_codes, region_dpid
 from throttlebed.errors import InputError
 from throttlebed.topology.addressing import (
     DEFAULT_OTHER_PREFIX,

@@ -22,6 +22,11 @@ class and transport that start within one *bundle* of real time are merged into 
 
 A SimPy ``RealtimeEnvironment`` whose clock is the emulated time streams the sessions to the
 agents a little ahead of their start, and closes the schedule at the window's end.
+
+Each transfer carries an id (the row of its first session in the sessions table) and, with
+``patience_s``, how long past its paced end the user waits before abandoning it, as in the fluid
+model. The agents report each transfer's end; :func:`transfer_outcomes` turns those into the
+session outcome table (:data:`throttlebed.measurements.OUTCOME_COLUMNS`) in model units.
 """
 
 from __future__ import annotations
@@ -43,13 +48,14 @@ import simpy
 import simpy.rt
 
 from throttlebed.errors import InputError
+from throttlebed.timescale import TimeScale, check_time_scale
 from throttlebed.topology import graph as tg
 from throttlebed.topology.addressing import AddressPlan
 
-AGENT = [sys.executable, "-m", "throttlebed.sim.traffic_agent"]
+AGENT = [sys.executable, "-m", "throttlebed.emulation.traffic_agent"]
 BUNDLE_CHOICES_S = (0.0, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0)
 TRANSFER_COLUMNS = ("at_s", "host", "region", "server", "traffic", "proto", "bytes", "rate_kbps",
-                    "sessions")
+                    "sessions", "session")
 SOURCE = "receiver"
 
 
@@ -66,25 +72,32 @@ class ReplayConfig:
     max_transfers_per_s: float = 80.0
     port: int = 5001
     lookahead_real_s: float = 1.0
+    patience_s: float | None = None  # emulated s past a TCP transfer's paced end before users give up
 
     def __post_init__(self) -> None:
         if not self.end_s > self.start_s:
             raise InputError(f"end_s ({self.end_s:g}) must be after start_s ({self.start_s:g})")
-        for name in ("time_scale", "rate_scale", "sampling_interval_s", "max_transfers_per_s"):
+        check_time_scale(self.time_scale)
+        for name in ("rate_scale", "sampling_interval_s", "max_transfers_per_s"):
             if not getattr(self, name) > 0:
                 raise InputError(f"{name} must be > 0, got {getattr(self, name)!r}", where=name)
         if self.max_concurrent_per_host < 1:
             raise InputError("max_concurrent_per_host must be >= 1", where="max_concurrent_per_host")
 
     @property
+    def scale(self) -> TimeScale:
+        """The replay's time scale; its epoch is the window's start, ``start_s``."""
+        return TimeScale(self.time_scale)
+
+    @property
     def window_real_s(self) -> float:
         """Real seconds the window takes."""
-        return (self.end_s - self.start_s) / self.time_scale
+        return self.scale.real_after(self.start_s, self.end_s)
 
     @property
     def bin_real_s(self) -> float:
         """Real seconds of one sampling interval."""
-        return self.sampling_interval_s / self.time_scale
+        return self.scale.real_s(self.sampling_interval_s)
 
     @property
     def n_bins(self) -> int:
@@ -110,7 +123,8 @@ def plan_transfers(sessions: pd.DataFrame, g: nx.Graph, cfg: ReplayConfig) -> tu
     missing = need - set(sessions.columns)
     if missing:
         raise InputError(f"sessions table lacks column(s) {', '.join(sorted(missing))}")
-    s = sessions[(sessions["start_s"] >= cfg.start_s) & (sessions["start_s"] < cfg.end_s)]
+    s = sessions.assign(session=np.arange(len(sessions)))
+    s = s[(s["start_s"] >= cfg.start_s) & (s["start_s"] < cfg.end_s)]
     s = s.sort_values("start_s", kind="stable").reset_index(drop=True)
     regions = list(g.graph["regions"])
     unknown = sorted(set(s["region"]) - set(regions))
@@ -133,13 +147,15 @@ def plan_transfers(sessions: pd.DataFrame, g: nx.Graph, cfg: ReplayConfig) -> tu
     bad = sorted(set(traffic) - set(servers))
     if bad:
         raise InputError(f"unknown traffic kind(s) {bad} (expected platform or other)")
+    scale = cfg.scale
     out = pd.DataFrame({
-        "at_s": (s["start_s"].to_numpy(float) - cfg.start_s) / cfg.time_scale,
+        "at_s": scale.real_after(cfg.start_s, s["start_s"].to_numpy(float)),
         "host": host, "region": region, "server": server, "traffic": traffic,
         "proto": s["transport"].to_numpy(),
-        "bytes": s["size_kbit"].to_numpy(float) * 1000 / 8 * cfg.rate_scale / cfg.time_scale,
+        "bytes": scale.real_s(s["size_kbit"].to_numpy(float) * 1000 / 8 * cfg.rate_scale),
         "rate_kbps": s["access_kbps"].to_numpy(float) * cfg.rate_scale,
         "sessions": np.ones(len(s), dtype=int),
+        "session": s["session"].to_numpy(),
     })
     if out.empty:
         return out.astype({"bytes": int}), 0.0
@@ -149,7 +165,8 @@ def plan_transfers(sessions: pd.DataFrame, g: nx.Graph, cfg: ReplayConfig) -> tu
         out["slot"] = np.floor(out["at_s"] / bundle_s)
         out = (out.groupby(["host", "traffic", "proto", "slot"], sort=False)
                .agg(at_s=("at_s", "min"), region=("region", "first"), server=("server", "first"),
-                    bytes=("bytes", "sum"), rate_kbps=("rate_kbps", "sum"), sessions=("sessions", "sum"))
+                    bytes=("bytes", "sum"), rate_kbps=("rate_kbps", "sum"), sessions=("sessions", "sum"),
+                    session=("session", "min"))
                .reset_index().drop(columns="slot"))
     out["bytes"] = np.maximum(1, np.round(out["bytes"])).astype(int)
     out = out.sort_values("at_s", kind="stable").reset_index(drop=True)
@@ -175,14 +192,51 @@ def receiver_measurements(results: dict[str, dict[str, Any]], g: nx.Graph, cfg: 
              for k in range(cfg.n_bins)]
     # the last interval may be shorter than the others
     window_s = cfg.end_s - cfg.start_s
-    lengths_real_s = np.array([min(cfg.sampling_interval_s, window_s - k * cfg.sampling_interval_s)
-                               for k in range(cfg.n_bins)]) / cfg.time_scale
+    lengths_s = np.array([min(cfg.sampling_interval_s, window_s - k * cfg.sampling_interval_s)
+                          for k in range(cfg.n_bins)])
+    lengths_real_s = cfg.scale.real_s(lengths_s)
     frames = []
     for (r, t), v in kbit.items():
         frames.append(pd.DataFrame({"time": times, "region": r, "direction": "down", "traffic": t,
                                     "kbps": v / lengths_real_s / cfg.rate_scale, "source": SOURCE}))
     df = pd.concat(frames, ignore_index=True)
     return df.sort_values(["time", "region", "traffic"], kind="stable").reset_index(drop=True)
+
+
+def transfer_outcomes(transfers: pd.DataFrame, results: dict[str, dict[str, Any]],
+                      cfg: ReplayConfig) -> pd.DataFrame:
+    """Transfers (of :func:`plan_transfers`) and the agents' outcome rows -> the session outcome
+    table, model units: ``start_s`` and ``end_s`` emulated seconds since local midnight, ``nominal_s``
+    the paced duration in emulated seconds. A transfer no agent reported on was cut."""
+    reported: dict[int, tuple[float | None, str]] = {}
+    for doc in results.values():
+        for tid, end_s, status in doc.get("outcomes", []):
+            reported[int(tid)] = (end_s, str(status))
+    n = len(transfers)
+    end_real = np.full(n, np.nan)
+    status = np.full(n, "cut", dtype=object)
+    for i in range(n):
+        end_s, st = reported.get(i, (None, "cut"))
+        status[i] = st
+        if st == "completed" and end_s is not None:
+            end_real[i] = float(end_s)
+    at = transfers["at_s"].to_numpy(float)
+    paced_real = transfers["bytes"].to_numpy(float) * 8 / 1000 / transfers["rate_kbps"].to_numpy(float)
+    scale = cfg.scale
+    patience_real = scale.real_s(cfg.patience_s or 0.0)
+    given_up_real = np.where(status == "abandoned", at + paced_real + patience_real, np.nan)
+    return pd.DataFrame({
+        "session": transfers["session"].to_numpy(np.int64),
+        "region": transfers["region"].to_numpy(object),
+        "traffic": transfers["traffic"].to_numpy(object),
+        "transport": transfers["proto"].to_numpy(object),
+        "start_s": scale.model_at(cfg.start_s, at),
+        "nominal_s": scale.model_s(paced_real),
+        "end_s": scale.model_at(cfg.start_s, end_real),
+        "status": status,
+        "given_up_s": scale.model_at(cfg.start_s, given_up_real),
+        "sessions": transfers["sessions"].to_numpy(np.int64),
+    })
 
 
 @dataclass
@@ -196,6 +250,7 @@ class ReplayResult:
     transfers: int
     counts: dict[str, int] = field(default_factory=dict)
     config: dict[str, Any] = field(default_factory=dict)
+    outcomes: pd.DataFrame | None = None  # the session outcome table (transfer_outcomes)
 
 
 def _wait_listening(en: Any, node: str, port: int, timeout_s: float = 10.0) -> None:
@@ -222,19 +277,21 @@ def _dispatcher(env: simpy.rt.RealtimeEnvironment, transfers: pd.DataFrame, pipe
                 cfg: ReplayConfig, tick_real_s: float):
     """Stream each transfer to its host's agent about ``lookahead_real_s`` before it starts."""
     rows = transfers.to_dict("records")
+    scale = cfg.scale
+    patience = "" if cfg.patience_s is None else f', "patience_s": {scale.real_s(cfg.patience_s):.6f}'
     i = 0
     while i < len(rows):
-        horizon_real = (env.now - cfg.start_s) / cfg.time_scale + cfg.lookahead_real_s
+        horizon_real = scale.real_after(cfg.start_s, env.now) + cfg.lookahead_real_s
         while i < len(rows) and rows[i]["at_s"] <= horizon_real:
             r = rows[i]
-            line = (f'{{"at_s": {r["at_s"]:.6f}, "server": "{r["server"]}", "port": {cfg.port}, '
+            line = (f'{{"id": {i}, "at_s": {r["at_s"]:.6f}, "server": "{r["server"]}", "port": {cfg.port}, '
                     f'"bytes": {int(r["bytes"])}, "rate_kbps": {r["rate_kbps"]:.3f}, '
-                    f'"proto": "{r["proto"]}"}}\n')
+                    f'"proto": "{r["proto"]}"{patience}}}\n')
             with contextlib.suppress(BrokenPipeError, ValueError):
                 pipes[r["host"]].write(line.encode())
                 pipes[r["host"]].flush()
             i += 1
-        yield env.timeout(tick_real_s * cfg.time_scale)
+        yield env.timeout(scale.model_s(tick_real_s))
 
 
 def _closer(env: simpy.rt.RealtimeEnvironment, pipes: dict[str, Any], cfg: ReplayConfig):
@@ -278,8 +335,8 @@ def replay(en: Any, sessions: pd.DataFrame, cfg: ReplayConfig, day: date, work_d
         agents_ready_before_epoch_s = epoch - time.time()
         # the environment's clock is emulated time; it reads start_s at the epoch
         lead_real_s = epoch - time.time()
-        env = simpy.rt.RealtimeEnvironment(initial_time=cfg.start_s - lead_real_s * cfg.time_scale,
-                                           factor=1.0 / cfg.time_scale, strict=False)
+        env = simpy.rt.RealtimeEnvironment(initial_time=cfg.scale.model_at(cfg.start_s, -lead_real_s),
+                                           factor=cfg.scale.real_s(1.0), strict=False)
         env.process(_dispatcher(env, transfers, pipes, cfg, tick_real_s=0.25))
         env.process(_closer(env, pipes, cfg))
         env.run(until=cfg.end_s)
@@ -294,15 +351,16 @@ def replay(en: Any, sessions: pd.DataFrame, cfg: ReplayConfig, day: date, work_d
                 raise RuntimeError(f"traffic agent on {h} wrote no result (exit {p.returncode}): {err}")
         results = {h: json.loads(outs[h].read_text()) for h in users}
     finally:
-        from throttlebed.topology.mininet_net import signals_deferred, terminate_all
+        from throttlebed.emulation.mininet_net import signals_deferred, terminate_all
 
         with signals_deferred():
             terminate_all(started)
     counts = {k: sum(int(r.get(k, 0)) for r in results.values())
-              for k in ("completed", "dropped", "failed", "cut")}
+              for k in ("completed", "dropped", "failed", "cut", "abandoned")}
     counts["started"] = sum(int(r.get("sessions", 0)) for r in results.values())
     counts["max_active_per_host"] = max((int(r.get("max_active", 0)) for r in results.values()), default=0)
     counts["agents_ready_before_epoch_ms"] = round(agents_ready_before_epoch_s * 1000)
     return ReplayResult(measurements=receiver_measurements(results, g, cfg, day), epoch=epoch,
                         bundle_s=bundle_s, sessions=int(transfers["sessions"].sum()) if len(transfers) else 0,
-                        transfers=len(transfers), counts=counts, config=asdict(cfg))
+                        transfers=len(transfers), counts=counts, config=asdict(cfg),
+                        outcomes=transfer_outcomes(transfers, results, cfg))

@@ -1,22 +1,27 @@
 """The testbed's own traffic generator, run inside emulated hosts (standard library, light imports).
 
-``python -m throttlebed.sim.traffic_agent serve --port 5001``
+``python -m throttlebed.emulation.traffic_agent serve --port 5001``
     On platform and other-service hosts. For each TCP connection it reads one JSON request line
     ``{"bytes": N, "rate_kbps": R, "duration_s": D}`` and sends N bytes (or, with D, sends for D
     seconds), paced at R kbit/s (R = 0: as fast as TCP allows), then closes. A UDP datagram
     ``{"bytes": N, "rate_kbps": R}`` to the same port makes it stream N bytes of UDP back at R.
 
-``python -m throttlebed.sim.traffic_agent fetch --schedule FILE|- --out FILE --epoch T --bin-s X``
+``python -m throttlebed.emulation.traffic_agent fetch --schedule FILE|- --out FILE --epoch T --bin-s X``
     On user hosts. The schedule (a file, or stdin as the driver streams it) holds JSON lines
-    ``{"at_s", "server", "port", "bytes", "rate_kbps", "duration_s", "proto"}``; each transfer
+    ``{"at_s", "server", "port", "bytes", "rate_kbps", "duration_s", "proto"}`` (and optionally
+    ``"id"``, and ``"patience_s"``: the user abandons a TCP transfer that has not completed that
+    many seconds after its paced duration ``bytes x 8 / rate``); each transfer
     starts at wall time ``T + at_s`` and runs concurrently with the others (asyncio), at most
     ``--max-concurrent`` TCP transfers at once *per server* (a session that would exceed it is
     dropped and counted), so transfers slowed by a platform's cap never crowd out the sessions of
     another service, as the apps of a real user would not either. Received bytes are counted on
-    the receiver, per bin of ``X`` wall seconds since T and per (server, protocol). The result is
+    the receiver, per bin of ``X`` wall seconds since T and per (server, protocol). Each transfer
+    with an ``id`` gets an outcome row ``[id, end_s, status]``: ``end_s`` the wall seconds since T
+    at which its last byte arrived (null unless completed), ``status`` completed | abandoned | cut
+    (still running when the agent stopped) | dropped | failed. The result is
     written (atomically) when the schedule is done, on SIGTERM, or at ``--until-s``.
 
-``python -m throttlebed.sim.traffic_agent udp-send --dst IP --port P --rate-kbps R --duration-s D``
+``python -m throttlebed.emulation.traffic_agent udp-send --dst IP --port P --rate-kbps R --duration-s D``
     A UDP sender at a fixed rate (the policed class of tests); the receiver counts it with
     ``fetch --udp-port P``.
 """
@@ -155,13 +160,20 @@ class Counters:
     dropped: int = 0
     failed: int = 0
     cut: int = 0
+    abandoned: int = 0
     active_by_server: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     max_active: int = 0
+    outcomes: list[list[Any]] = field(default_factory=list)  # [id, end_s or None, status]
 
     def add(self, server: str, proto: str, n: int) -> None:
         """Count ``n`` bytes received now from ``server``."""
         b = math.floor((time.time() - self.epoch) / self.bin_s)
         self.bytes_by_key[(b, server, proto)] += n
+
+    def outcome(self, s: dict[str, Any], status: str, end_s: float | None = None) -> None:
+        """Record what happened to the transfer ``s`` (if it has an id)."""
+        if s.get("id") is not None:
+            self.outcomes.append([s["id"], None if end_s is None else round(end_s, 6), status])
 
     def to_data(self) -> dict[str, Any]:
         """The result document."""
@@ -169,7 +181,8 @@ class Counters:
         return {"epoch": self.epoch, "bin_s": self.bin_s, "columns": ["bin", "server", "proto", "bytes"],
                 "rows": rows, "sessions": self.sessions, "completed": self.completed,
                 "dropped": self.dropped, "failed": self.failed, "cut": self.cut,
-                "max_active": self.max_active}
+                "abandoned": self.abandoned, "max_active": self.max_active,
+                "outcome_columns": ["id", "end_s", "status"], "outcomes": self.outcomes}
 
 
 async def _fetch_one(c: Counters, s: dict[str, Any]) -> None:
@@ -179,6 +192,7 @@ async def _fetch_one(c: Counters, s: dict[str, Any]) -> None:
             asyncio.open_connection(server, int(s.get("port") or DEFAULT_PORT)), timeout=10)
     except (TimeoutError, OSError):
         c.failed += 1
+        c.outcome(s, "failed")
         return
     try:
         req = {"bytes": int(s.get("bytes") or 0), "rate_kbps": float(s.get("rate_kbps") or 0),
@@ -191,8 +205,10 @@ async def _fetch_one(c: Counters, s: dict[str, Any]) -> None:
                 break
             c.add(server, "tcp", len(data))
         c.completed += 1
+        c.outcome(s, "completed", time.time() - c.epoch)
     except OSError:
         c.failed += 1
+        c.outcome(s, "failed")
     finally:
         with contextlib.suppress(Exception):
             writer.close()
@@ -208,21 +224,36 @@ async def _session(c: Counters, s: dict[str, Any], max_concurrent: int,
         req = {"bytes": int(s.get("bytes") or 0), "rate_kbps": float(s.get("rate_kbps") or 0)}
         if req["bytes"] <= 0 or req["rate_kbps"] <= 0:
             c.failed += 1
+            c.outcome(s, "failed")
             return
         udp.sendto(json.dumps(req).encode(), (str(s["server"]), int(s.get("port") or DEFAULT_PORT)))
-        await asyncio.sleep(req["bytes"] * 8 / (req["rate_kbps"] * 1000) + 0.5)
+        paced_s = req["bytes"] * 8 / (req["rate_kbps"] * 1000)
+        await asyncio.sleep(paced_s + 0.5)
         c.completed += 1
+        c.outcome(s, "completed", float(s["at_s"]) + paced_s)  # a stream lasts as long as it is paced
         return
     server = str(s["server"])
     if c.active_by_server[server] >= max_concurrent:
         c.dropped += 1
+        c.outcome(s, "dropped")
         return
     c.active_by_server[server] += 1
     c.max_active = max(c.max_active, c.active_by_server[server])
     try:
-        await _fetch_one(c, s)
+        patience_s = s.get("patience_s")
+        if patience_s is None or float(s.get("rate_kbps") or 0) <= 0:
+            await _fetch_one(c, s)
+        else:  # the user gives up patience_s after the transfer's paced end
+            paced_s = int(s.get("bytes") or 0) * 8 / (float(s["rate_kbps"]) * 1000)
+            give_up_at = c.epoch + float(s["at_s"]) + paced_s + float(patience_s)
+            try:
+                await asyncio.wait_for(_fetch_one(c, s), timeout=max(0.0, give_up_at - time.time()))
+            except TimeoutError:
+                c.abandoned += 1
+                c.outcome(s, "abandoned")
     except asyncio.CancelledError:
         c.cut += 1
+        c.outcome(s, "cut")
         raise
     finally:
         c.active_by_server[server] -= 1
@@ -328,7 +359,7 @@ def udp_send(dst: str, port: int, rate_kbps: float, duration_s: float,
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of ``python -m throttlebed.sim.traffic_agent``."""
+    """Entry point of ``python -m throttlebed.emulation.traffic_agent``."""
     ap = argparse.ArgumentParser(prog="traffic_agent", description=__doc__.splitlines()[0])
     sub = ap.add_subparsers(dest="cmd", required=True)
     sp = sub.add_parser("serve", help="serve transfers on TCP")

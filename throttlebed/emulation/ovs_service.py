@@ -18,6 +18,27 @@ class OvsUnavailable(RuntimeError):
     """Open vSwitch cannot be used here (not root, not installed, or it would not start)."""
 
 
+class OvsCommandError(RuntimeError):
+    """An ``ovs-vsctl`` / ``ovs-ofctl`` / ``ip`` command failed: never read as "nothing there"."""
+
+
+def run_command(args: list[str], timeout_s: float = 15.0) -> str:
+    """Run a system command and return its stdout; OvsCommandError (one line) when it fails."""
+    try:
+        proc = subprocess.run(args, capture_output=True, text=True, timeout=timeout_s)
+    except (OSError, subprocess.TimeoutExpired) as e:
+        raise OvsCommandError(f"{' '.join(args[:4])}: {e}") from None
+    if proc.returncode != 0:
+        why = " ".join((proc.stderr or proc.stdout).split())[-300:]
+        raise OvsCommandError(f"{' '.join(args[:4])} failed (exit {proc.returncode}): {why}")
+    return proc.stdout
+
+
+def vsctl(*args: str) -> str:
+    """``ovs-vsctl --timeout=5 ARGS``; raises OvsCommandError when it fails."""
+    return run_command(["ovs-vsctl", "--timeout=5", *args])
+
+
 @dataclass(frozen=True)
 class OvsStatus:
     """Whether the emulation can run here, and why not."""

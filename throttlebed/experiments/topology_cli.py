@@ -41,6 +41,12 @@ def topology() -> None:
               help="User hosts per region (default: the scenario's backend.hosts_per_region).")
 def show(scenario: str, as_json: bool, png: str | None, hosts_per_region: int | None) -> None:
     """Show the graph SCENARIO's emulation builds: nodes, dpids, addresses, links."""
+    if png:
+        from throttlebed.fileio import check_output_file
+
+        if Path(png).suffix.lower() not in (".png", ".svg"):
+            raise InputError(f"{png}: the picture is written as .png or .svg (by its suffix)", where="--png")
+        check_output_file(png, "--png")
     g, sc = graph_of_scenario(scenario, hosts_per_region)
     if png:
         from throttlebed.topology.plot import draw_graph

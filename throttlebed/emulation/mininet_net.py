@@ -12,21 +12,27 @@ from __future__ import annotations
 
 import codecs
 import contextlib
+import json
 import os
 import re
 import signal
 import subprocess
+import sys
 import threading
 import time
-from collections.abc import Iterator, Sequence
+import warnings
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
 import networkx as nx
 
+from throttlebed.emulation.ovs_service import OvsCommandError, run_command, vsctl
 from throttlebed.topology import graph as tg
 
 _TAG_RE = re.compile(r"^[a-z][a-z0-9]{0,2}$")
+RUN_TAG_ENV = "THROTTLEBED_RUN_TAG"  # in the environment of a run's processes: what cleanup looks for
 IFNAMSIZ = 15  # longest Linux interface name
 
 
@@ -34,13 +40,33 @@ class NetworkError(RuntimeError):
     """The emulated network cannot start here (names taken, switches not connecting...)."""
 
 
+def _prefer_stdlib_distutils() -> None:
+    """Let Mininet's ``distutils`` import find the standard library's module where there is one.
+
+    Mininet imports ``distutils.version``; setuptools' stand-in for ``distutils`` (installed in every
+    venv) imports setuptools and pkg_resources first, 0.5 s of a 20-region network's ~3 s set-up.
+    Python 3.11 still ships ``distutils``; from 3.12 on the stand-in is the only one and stays.
+    """
+    if sys.version_info >= (3, 12) or "distutils" in sys.modules:
+        return
+    try:
+        import _distutils_hack
+    except ImportError:
+        return
+    _distutils_hack.remove_shim()
+
+
 def _mininet() -> Any:
     """Import Mininet lazily: importing it costs time and needs distutils."""
-    import mininet.link
-    import mininet.log
-    import mininet.net
-    import mininet.node
-    import mininet.topo
+    if "mininet.node" not in sys.modules:
+        _prefer_stdlib_distutils()
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "The distutils package is deprecated", DeprecationWarning)
+        import mininet.link
+        import mininet.log
+        import mininet.net
+        import mininet.node
+        import mininet.topo
 
     return mininet
 
@@ -79,16 +105,14 @@ def bridge_names(g: nx.Graph, tag: str) -> list[str]:
 
 
 def existing_bridges() -> set[str]:
-    """Bridges Open vSwitch knows now."""
-    out = subprocess.run(["ovs-vsctl", "--timeout=5", "list-br"], capture_output=True, text=True)
-    return set(out.stdout.split())
+    """Bridges Open vSwitch knows now (OvsCommandError when ``ovs-vsctl`` fails)."""
+    return set(vsctl("list-br").split())
 
 
 def existing_links() -> set[str]:
-    """Interface names in the root network namespace now."""
-    out = subprocess.run(["ip", "-o", "link", "show"], capture_output=True, text=True)
+    """Interface names in the root network namespace now (OvsCommandError when ``ip`` fails)."""
     names = set()
-    for line in out.stdout.splitlines():
+    for line in run_command(["ip", "-o", "link", "show"]).splitlines():
         parts = line.split(":", 2)
         if len(parts) >= 2:
             names.add(parts[1].strip().split("@")[0])
@@ -138,22 +162,32 @@ def _exact_shells(marker: str) -> list[int]:
     return pids
 
 
-def make_topo(g: nx.Graph, tag: str) -> Any:
-    """A Mininet ``Topo`` (only data) built from the graph."""
+NODE_START_THREADS = 8  # shells started at once: each waits ~50 ms for its bash prompt
+
+
+def add_graph(net: Any, g: nx.Graph, tag: str) -> None:
+    """Add the graph's switches, hosts and links to Mininet network ``net`` (not yet built).
+
+    Each node starts a shell and waits for its prompt, which is most of a network's set-up time;
+    nodes are independent, so they start on a few threads at once. Links are added afterwards in
+    the graph's order, which fixes every interface name (:func:`interface_names`).
+    """
     mn = _mininet()
-    topo = mn.topo.Topo()
-    for n, d in g.nodes(data=True):
-        name = mn_name(tag, n)
+
+    def add(item: tuple[str, dict[str, Any]]) -> None:
+        n, d = item
         if d["kind"] in ("core", "region"):
-            topo.addSwitch(name, dpid=f"{d['dpid']:016x}")
+            net.addSwitch(mn_name(tag, n), dpid=f"{d['dpid']:016x}", batch=True)  # one ovs-vsctl for all
         else:
-            topo.addHost(name, ip=f"{d['ip']}/{d['prefixlen']}")
+            net.addHost(mn_name(tag, n), ip=f"{d['ip']}/{d['prefixlen']}")
+
+    with ThreadPoolExecutor(NODE_START_THREADS) as pool:
+        list(pool.map(add, g.nodes(data=True)))  # list(): raise the first failure here
     for a, b, d in tg.links(g):
         opts: dict[str, Any] = {}
         if d.get("bw_mbps"):
             opts = {"cls": mn.link.TCLink, "bw": float(d["bw_mbps"])}
-        topo.addLink(mn_name(tag, a), mn_name(tag, b), **opts)
-    return topo
+        net.addLink(mn_name(tag, a), mn_name(tag, b), **opts)
 
 
 @dataclass
@@ -174,7 +208,11 @@ class EmulatedNetwork:
         return str(self.graph.nodes[node]["ip"])
 
     def popen(self, node: str, args: Sequence[str], **kwargs: Any) -> subprocess.Popen:
-        """Start a process inside host ``node``; it is ended by pid when the network stops."""
+        """Start a process inside host ``node``; it is ended by pid when the network stops.
+
+        It carries the run tag in its environment (``THROTTLEBED_RUN_TAG``) for ``emulation cleanup``.
+        """
+        kwargs["env"] = {**(kwargs.get("env") or os.environ), RUN_TAG_ENV: self.tag}
         proc = self.host(node).popen(list(args), **kwargs)
         self.procs.append(proc)
         return proc
@@ -213,14 +251,58 @@ def terminate_all(procs: Sequence[subprocess.Popen], grace_s: float = 2.0) -> No
 def connected_bridges() -> set[str]:
     """Bridges with at least one connected controller (``ovs-vsctl`` is_connected)."""
     def table(args: list[str]) -> list[list[str]]:
-        out = subprocess.run(["ovs-vsctl", "--timeout=5", "--bare", "--format=csv", "--no-headings",
-                              *args], capture_output=True, text=True).stdout
+        out = vsctl("--bare", "--format=csv", "--no-headings", *args)
         return [line.split(",", 1) for line in out.splitlines() if "," in line]
 
     up = {u.strip() for u, c in table(["--columns=_uuid,is_connected", "list", "Controller"])
           if c.strip() == "true"}
     return {name.strip() for name, ctls in table(["--columns=name,controller", "list", "Bridge"])
             if up & set(ctls.replace('"', "").split())}
+
+
+def _json_rows(table: str, columns: str) -> list[dict[str, Any]]:
+    """Rows of an OVSDB table as {column: value} (maps as dicts, sets as lists, uuids as text)."""
+    doc = json.loads(vsctl("--format=json", f"--columns={columns}", "list", table))
+
+    def value(v: Any) -> Any:
+        if isinstance(v, list) and len(v) == 2 and v[0] in ("uuid", "map", "set"):
+            kind, inner = v
+            if kind == "uuid":
+                return inner
+            if kind == "map":
+                return {k: value(x) for k, x in inner}
+            return [value(x) for x in inner]
+        return v
+
+    return [dict(zip(doc["headings"], (value(v) for v in row), strict=True)) for row in doc["data"]]
+
+
+@dataclass(frozen=True)
+class ControllerLink:
+    """A bridge's connection to its controller, as Open vSwitch reports it."""
+
+    bridge: str
+    connected: bool
+    connected_for_s: float | None  # seconds since this connection came up (None: not connected)
+
+
+def controller_links(bridges: Sequence[str]) -> dict[str, ControllerLink]:
+    """The controller connection of each of ``bridges`` (OvsCommandError when OVS does not answer).
+
+    A bridge with no controller, or whose controller is not connected, has ``connected`` False.
+    """
+    ctls = {r["_uuid"]: r for r in _json_rows("Controller", "_uuid,is_connected,status")}
+    by_bridge = {r["name"]: r for r in _json_rows("Bridge", "name,controller")}
+    links = {}
+    for br in bridges:
+        row = by_bridge.get(br)
+        refs = row["controller"] if row else []
+        refs = refs if isinstance(refs, list) else [refs]
+        up = [ctls[u] for u in refs if u in ctls and ctls[u].get("is_connected") is True]
+        since = [float(c["status"]["sec_since_connect"]) for c in up
+                 if isinstance(c.get("status"), dict) and "sec_since_connect" in c["status"]]
+        links[br] = ControllerLink(br, bool(up), max(since) if since else None)
+    return links
 
 
 def wait_connected(bridges: Sequence[str], timeout_s: float = 20.0) -> float:
@@ -253,14 +335,29 @@ def disable_tx_offload(en: EmulatedNetwork) -> None:
 
 def _remove_own(g: nx.Graph, tag: str) -> None:
     """Remove whatever of this run's bridges, interfaces and shells is still there, by name/pid."""
-    for br in sorted(set(bridge_names(g, tag)) & existing_bridges()):
-        subprocess.run(["ovs-vsctl", "--timeout=10", "--if-exists", "del-br", br], capture_output=True)
-    for intf in sorted(set(interface_names(g, tag)) & existing_links()):
-        subprocess.run(["ip", "link", "del", intf], capture_output=True)
     for n in g.nodes:
         for pid in _exact_shells(f"mininet:{mn_name(tag, n)}"):
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
+    remove_names(set(bridge_names(g, tag)), set(interface_names(g, tag)))
+
+
+def remove_names(bridges: set[str], interfaces: set[str]) -> None:
+    """Delete these bridges and interfaces where they exist; try all, then raise the first failure."""
+    failures: list[OvsCommandError] = []
+    for br in sorted(bridges & existing_bridges()):
+        try:
+            vsctl("--if-exists", "del-br", br)
+        except OvsCommandError as e:
+            failures.append(e)
+    for intf in sorted(interfaces & existing_links()):
+        try:
+            run_command(["ip", "link", "del", intf])
+        except OvsCommandError as e:
+            if intf in existing_links():  # not gone with its peer meanwhile
+                failures.append(e)
+    if failures:
+        raise failures[0]
 
 
 @contextlib.contextmanager
@@ -286,11 +383,13 @@ def _set_log_level(quiet: bool) -> None:
 
 @contextlib.contextmanager
 def running_network(g: nx.Graph, *, controller_port: int, controller_ip: str = "127.0.0.1",
-                    tag: str = "tb", quiet: bool = True, wait_s: float | None = 20.0
-                    ) -> Iterator[EmulatedNetwork]:
+                    tag: str = "tb", quiet: bool = True, wait_s: float | None = 20.0,
+                    before_start: Callable[[], None] | None = None) -> Iterator[EmulatedNetwork]:
     """Build and start the network of ``g``; on exit stop it and remove exactly what it made.
 
     ``wait_s``: wait that long for every switch to connect to the controller (None: do not wait).
+    ``before_start``: called once hosts and links exist, before the switches start and dial the
+    controller (a switch that finds no listener retries only after seconds of back-off).
     """
     tg.validate_tree(g)
     check_tag(tag)
@@ -306,16 +405,19 @@ def running_network(g: nx.Graph, *, controller_port: int, controller_ip: str = "
     try:
         controller = mn.node.RemoteController(f"{tag}ctl", ip=controller_ip, port=controller_port)
         switch_cls = _ovs_switch_class(mn)
-        net = mn.net.Mininet(topo=make_topo(g, tag), switch=switch_cls, host=_host_class(mn),
-                             controller=controller,
+        net = mn.net.Mininet(topo=None, switch=switch_cls, host=_host_class(mn), controller=None,
                              link=mn.link.Link, autoSetMacs=False, build=False, waitConnected=False)
         en = EmulatedNetwork(net=net, graph=g, tag=tag)
+        net.addController(controller)
+        add_graph(net, g, tag)
         net.build()
-        net.start()
         for n in tg.hosts(g):
             h = en.host(n)
             h.cmd(f"ip route add default dev {h.defaultIntf().name}")
         disable_tx_offload(en)
+        if before_start is not None:
+            before_start()
+        net.start()
         if wait_s is not None:
             wait_connected(en.bridges(), wait_s)
         yield en
@@ -365,5 +467,4 @@ def _host_class(mn: Any) -> Any:
 def add_normal_flows(en: EmulatedNetwork) -> None:
     """Without a controller: one ``actions=NORMAL`` flow per bridge (a local check only)."""
     for br in en.bridges():
-        subprocess.run(["ovs-ofctl", "-O", "OpenFlow13", "add-flow", br, "priority=0,actions=NORMAL"],
-                       check=True, capture_output=True)
+        run_command(["ovs-ofctl", "-O", "OpenFlow13", "add-flow", br, "priority=0,actions=NORMAL"])
