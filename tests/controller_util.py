@@ -239,10 +239,10 @@ def namespaces(bridge_of: dict[str, str]):
             subprocess.run(["ip", "netns", "del", ns], capture_output=True, timeout=20)
 
 
-def udp_transfers(tool: Path, ns: dict[str, str], flows: list[tuple[str, str, str, int]],
-                  send_kbps: float, send_s: float) -> list[float]:
+def udp_received(tool: Path, ns: dict[str, str], flows: list[tuple[str, str, str, int]],
+                 send_kbps: float, send_s: float) -> list[tuple[int, float]]:
     """UDP at ``send_kbps`` for ``send_s`` along each (sender, receiver, address, port) at once;
-    the kbit/s each receiver got (wire bytes over the span it received them in)."""
+    (wire bytes, seconds from first to last datagram) for each receiver."""
     py = sys.executable
     recv = [subprocess.Popen(["ip", "netns", "exec", ns[dst], py, str(tool), "recv", str(port),
                               str(send_s + 2)], stdout=subprocess.PIPE, text=True)
@@ -257,5 +257,12 @@ def udp_transfers(tool: Path, ns: dict[str, str], flows: list[tuple[str, str, st
     for p in recv:
         out, _ = p.communicate(timeout=10)
         nbytes, span_s = out.split()
-        got.append(int(nbytes) * 8 / 1000 / float(span_s) if float(span_s) > 0 else 0.0)
+        got.append((int(nbytes), float(span_s)))
     return got
+
+
+def udp_transfers(tool: Path, ns: dict[str, str], flows: list[tuple[str, str, str, int]],
+                  send_kbps: float, send_s: float) -> list[float]:
+    """The kbit/s each receiver of :func:`udp_received` got, over the span it received them in."""
+    return [n * 8 / 1000 / span_s if span_s > 0 else 0.0
+            for n, span_s in udp_received(tool, ns, flows, send_kbps, send_s)]

@@ -67,8 +67,21 @@ def test_cleans_up_on_error_and_interrupt(ovs, graph, error) -> None:
     assert leftovers(graph, "ty") == NOTHING
 
 
+def _htb_rate(tc_class_show: str) -> str | None:
+    """The rate of the HTB class in ``tc class show`` output (``10Mbit``), or None."""
+    words = tc_class_show.split()
+    return words[words.index("rate") + 1] if "htb" in words and "rate" in words else None
+
+
 def test_access_link_capacity_shapes_tcp(ovs, tmp_path) -> None:
-    """An access link of 10 Mbit/s (Mininet TCLink, HTB; no netem here) holds TCP near 10 Mbit/s."""
+    """An access link of 10 Mbit/s (Mininet TCLink, HTB on both ends; no netem here) holds TCP to it.
+
+    The rate is checked where it is set (the HTB class of each end) and where it shows: no second
+    of a TCP download above 10 Mbit/s, and the link carrying most of it. How close TCP comes to the
+    rate (9.5 Mbit/s on a quiet machine) depends on how much CPU the two agents get; a loaded CI
+    machine has measured 6-8, so the floor is half the rate: enough to tell 10 Mbit/s from a
+    misread unit, far from an unshaped link (hundreds of Mbit/s).
+    """
     import json
     import time
 
@@ -79,6 +92,11 @@ def test_access_link_capacity_shapes_tcp(ovs, tmp_path) -> None:
     g = build_graph(["KZ-75"], TopologyOptions(hosts_per_region=1, access_mbps=10))
     with running_network(g, controller_port=1, tag="tw", wait_s=None) as en:
         add_normal_flows(en)
+        host_intf = en.host("u75h1").defaultIntf()
+        switch_intf = host_intf.link.intf2 if host_intf.link.intf1 is host_intf else host_intf.link.intf1
+        assert _htb_rate(host_intf.node.cmd("tc class show dev", host_intf.name)) == "10Mbit"
+        assert _htb_rate(subprocess.run(["tc", "class", "show", "dev", switch_intf.name], capture_output=True,
+                                        text=True, check=True).stdout) == "10Mbit"
         start_servers(en, 5001)
         sched = tmp_path / "s.jsonl"
         sched.write_text(json.dumps({"at_s": 0, "server": "198.51.100.1", "port": 5001, "bytes": 0,
@@ -89,6 +107,6 @@ def test_access_link_capacity_shapes_tcp(ovs, tmp_path) -> None:
                  ).wait(timeout=30)
     got = {b: n * 8 / 1e6 for b, _, _, n in json.loads(out.read_text())["rows"]}
     steady_mbps = [got.get(b, 0.0) for b in range(2, 6)]  # after slow start, before the end
-    assert sum(steady_mbps) / len(steady_mbps) >= 8.5, got
     assert max(steady_mbps) <= 10.5, got  # no second above the link's 10 Mbit/s (plus framing slack)
+    assert sum(steady_mbps) / len(steady_mbps) >= 5.0, got
     assert leftovers(g, "tw") == NOTHING

@@ -326,6 +326,23 @@ def sigterm_as_interrupt() -> Iterator[None]:
 STATUS_STALE_S = 6.0  # ovs-vswitchd refreshes a Controller's status column every few seconds
 
 
+EXIT_SETTLE_S = 1.0  # a killed process closes its sockets a moment before it can be reaped
+
+
+def _raise_if_exited(ctl: ControllerHandle, wait_s: float = 0.0) -> None:
+    """BrokenRun naming the exit when the controller's process has ended (waiting up to ``wait_s``).
+
+    Checked again before any other reason is given: the death of the controller also shows as
+    switches down or an API that does not answer, and its exit is the reason to report.
+    """
+    try:
+        code = ctl.proc.wait(timeout=wait_s) if wait_s > 0 else ctl.proc.poll()
+    except subprocess.TimeoutExpired:
+        code = None
+    if code is not None:
+        raise BrokenRun(f"the controller (pid {ctl.proc.pid}) exited with code {code} during the run")
+
+
 def _controller_links(tb: RunningTestbed) -> dict[str, ControllerLink]:
     """OVS's view of every bridge's controller connection (BrokenRun when OVS does not answer)."""
     try:
@@ -345,12 +362,11 @@ def check_intact(tb: RunningTestbed, *, phase_real_s: float = 0.0,
     transfer; every OVS command succeeded.
     """
     ctl, n = tb.ctl, len(switches(tb.graph))
-    code = ctl.proc.poll()
-    if code is not None:
-        raise BrokenRun(f"the controller (pid {ctl.proc.pid}) exited with code {code} during the run")
+    _raise_if_exited(ctl)
     try:
         health = ctl.get("/health", timeout_s=5.0)
     except (OSError, ValueError) as e:
+        _raise_if_exited(ctl, wait_s=EXIT_SETTLE_S)
         raise BrokenRun(f"the controller's API did not answer /health: {e}") from None
     if int(health.get("switches_connected", 0)) < n:
         raise BrokenRun(f"the controller reports {health.get('switches_connected')} of {n} switches set up")
@@ -366,10 +382,12 @@ def check_intact(tb: RunningTestbed, *, phase_real_s: float = 0.0,
         links = _controller_links(tb)
         down = sorted(b for b, lk in links.items() if not lk.connected)
     if down:
+        _raise_if_exited(ctl, wait_s=EXIT_SETTLE_S)  # a controller that died drops every switch
         raise BrokenRun(f"switch(es) not connected to the controller: {', '.join(down)}")
     reconnected = sorted(b for b, lk in links.items() if lk.connected_for_s is not None
                          and lk.connected_for_s + STATUS_STALE_S < phase_real_s)
     if reconnected:
+        _raise_if_exited(ctl, wait_s=EXIT_SETTLE_S)
         raise BrokenRun(f"switch(es) reconnected to the controller during the run: {', '.join(reconnected)}")
     failed = int((counts or {}).get("failed", 0))
     if failed:
