@@ -80,7 +80,10 @@ def test_controller_killed_mid_phase_exits_1_with_no_verdict(ovs, tmp_path: Path
 def test_check_intact_passes_a_whole_testbed_and_names_what_breaks(ovs, tmp_path: Path) -> None:
     from datetime import datetime
 
+    from emulation_helpers import OTHER, PORT, run_fetch
+
     from throttlebed.emulation.backend import BrokenRun, check_intact, running_testbed
+    from throttlebed.emulation.driver import result_counts, start_servers
     from throttlebed.emulation.ovs_service import vsctl
 
     g = build_graph(REGIONS, TopologyOptions(hosts_per_region=1))
@@ -91,6 +94,16 @@ def test_check_intact_passes_a_whole_testbed_and_names_what_breaks(ovs, tmp_path
             check_intact(tb, counts={"failed": 1})
         with pytest.raises(BrokenRun, match="reconnected"):  # connected only seconds ago
             check_intact(tb, phase_real_s=3600.0)
+        # a schedule the agent got 3 s late: two transfers start 3 and 2.5 s past their time
+        start_servers(tb.net, PORT)
+        late = [{"at_s": at_s, "server": OTHER, "bytes": 1000, "rate_kbps": 0} for at_s in (0.0, 0.5, 4.0)]
+        docs = run_fetch(tb, {"u75h1": late}, tmp_path, bin_s=1.0, until_s=6.0, epoch=time.time() - 3.0)
+        counts = result_counts(docs)
+        assert (counts["started"], counts["completed"], counts["late"]) == (3, 3, 2), docs
+        assert 2500 <= counts["start_lag_max_ms"] < 10000, counts
+        with pytest.raises(BrokenRun, match="2 of 3 transfers started more than half a sampling interval"):
+            check_intact(tb, counts=counts)
+        check_intact(tb, counts={**counts, "started": 40})  # 2 of 40 late: within 5%
         switch = tb.net.bridges()[-1]
         vsctl("del-controller", switch)
         # whichever notices first: OVS (not connected) or the controller (fewer switches set up)

@@ -10,6 +10,7 @@ import sys
 import time
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from tests.cli_util import run_cli
@@ -35,9 +36,17 @@ def test_ci_emulated_mininet_verdict_agrees_with_sim(ovs, tmp_path, artifacts_di
     cmp = json.loads(res.out)
     (artifacts_dir / "ci-emulated-compare.json").write_text(json.dumps(cmp, indent=2))
     assert cmp["cells_compared"] == 6 and not cmp["cells_only_in_a"] and not cmp["cells_only_in_b"]
+    cells = pd.read_parquet(mn / "cells.parquet").set_index(["region", "period"])
     for c in cmp["cells"]:
         assert c["held_b"], c
-        assert abs(c["diff_pp"]) <= 5.0, c
+        # a meter's bucket (burst_s of the rate) refills while demand is under the cap and passes on
+        # top of it when demand returns; the fluid model has no bucket. Where the demand crossed the
+        # cap only briefly (transient_demand), the peak may be such an interval: up to one bucket
+        # more, as reduction points, is the bucket's and not a disagreement.
+        cell = cells.loc[(c["region"], c["period"])]
+        bucket_pp = 100 * v["tolerance"]["burst_allowance"] * cell["cap_kbps"] / cell["peak_kbps"]
+        allowed_pp = 5.0 + (bucket_pp if cell["transient_demand"] else 0.0)
+        assert abs(c["diff_pp"]) <= allowed_pp, (c, cell.to_dict())
 
 
 @pytest.mark.emulation

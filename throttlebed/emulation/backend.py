@@ -359,7 +359,8 @@ def check_intact(tb: RunningTestbed, *, phase_real_s: float = 0.0,
     internals): the controller process is alive and answers ``/health`` with every switch set up;
     every bridge is connected to it, for the whole phase as far as OVS tells (its
     ``sec_since_connect``, refreshed every few seconds); the traffic agents counted no failed
-    transfer; every OVS command succeeded.
+    transfer and started at most a few transfers late (:func:`_check_on_schedule`); every OVS
+    command succeeded.
     """
     ctl, n = tb.ctl, len(switches(tb.graph))
     _raise_if_exited(ctl)
@@ -392,6 +393,27 @@ def check_intact(tb: RunningTestbed, *, phase_real_s: float = 0.0,
     failed = int((counts or {}).get("failed", 0))
     if failed:
         raise BrokenRun(f"{failed} transfer(s) of the traffic agents failed")
+    _check_on_schedule(counts or {})
+
+
+LATE_START_SHARE_MAX = 0.05  # share of a phase's transfers that may start half an interval late
+
+
+def _check_on_schedule(counts: dict[str, int]) -> None:
+    """BrokenRun when more than ``LATE_START_SHARE_MAX`` of the transfers started late.
+
+    Late means more than half a sampling interval (real) after the schedule's time: the machine did
+    not keep up, so bytes land in the wrong intervals and sessions look slowed or abandoned by the
+    directive when the machine slowed them. Checked in every phase, enforced ones included.
+    """
+    started, late = int(counts.get("started", 0)), int(counts.get("late", 0))
+    if started and late > LATE_START_SHARE_MAX * started:
+        lag_s = int(counts.get("start_lag_max_ms", 0)) / 1000
+        raise BrokenRun(
+            f"{late} of {started} transfers started more than half a sampling interval late (the latest "
+            f"{lag_s:.1f} s; at most {LATE_START_SHARE_MAX:.0%} may): the machine could not keep up with "
+            "the schedule, so this phase's figures would be the machine's, not the directive's; give the "
+            "emulation more real time (a smaller backend.time_scale) or less load")
 
 
 # ---- the entry point -----------------------------------------------------------------------

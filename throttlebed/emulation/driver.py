@@ -100,6 +100,12 @@ class ReplayConfig:
         return self.scale.real_s(self.sampling_interval_s)
 
     @property
+    def late_after_real_s(self) -> float:
+        """A transfer starting later than this past its time (half a sampling interval, real s)
+        counts as late: its bytes would be measured in the wrong interval."""
+        return self.bin_real_s / 2
+
+    @property
     def n_bins(self) -> int:
         """Sampling intervals in the window (the last one may be partial)."""
         return math.ceil((self.end_s - self.start_s) / self.sampling_interval_s - 1e-9)
@@ -253,6 +259,17 @@ class ReplayResult:
     outcomes: pd.DataFrame | None = None  # the session outcome table (transfer_outcomes)
 
 
+def result_counts(results: dict[str, dict[str, Any]]) -> dict[str, int]:
+    """The agents' result documents (host -> document) summed: what happened to the transfers."""
+    docs = results.values()
+    counts = {k: sum(int(r.get(k, 0)) for r in docs)
+              for k in ("completed", "dropped", "failed", "cut", "abandoned", "late")}
+    counts["started"] = sum(int(r.get("sessions", 0)) for r in docs)
+    counts["max_active_per_host"] = max((int(r.get("max_active", 0)) for r in docs), default=0)
+    counts["start_lag_max_ms"] = round(max((float(r.get("lag_max_s", 0)) for r in docs), default=0.0) * 1000)
+    return counts
+
+
 def _wait_listening(en: Any, node: str, port: int, timeout_s: float = 10.0) -> None:
     t0 = time.monotonic()
     while time.monotonic() - t0 < timeout_s:
@@ -327,7 +344,8 @@ def replay(en: Any, sessions: pd.DataFrame, cfg: ReplayConfig, day: date, work_d
             clients[h] = en.popen(h, [*AGENT, "fetch", "--schedule", "-", "--out", str(outs[h]),
                                       "--epoch", f"{epoch:.6f}", "--bin-s", f"{cfg.bin_real_s:.9f}",
                                       "--max-concurrent", str(cfg.max_concurrent_per_host),
-                                      "--until-s", f"{cfg.window_real_s:.6f}"],
+                                      "--until-s", f"{cfg.window_real_s:.6f}",
+                                      "--late-after-s", f"{cfg.late_after_real_s:.6f}"],
                                   stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
                                   stderr=subprocess.PIPE)
         started += clients.values()
@@ -355,10 +373,7 @@ def replay(en: Any, sessions: pd.DataFrame, cfg: ReplayConfig, day: date, work_d
 
         with signals_deferred():
             terminate_all(started)
-    counts = {k: sum(int(r.get(k, 0)) for r in results.values())
-              for k in ("completed", "dropped", "failed", "cut", "abandoned")}
-    counts["started"] = sum(int(r.get("sessions", 0)) for r in results.values())
-    counts["max_active_per_host"] = max((int(r.get("max_active", 0)) for r in results.values()), default=0)
+    counts = result_counts(results)
     counts["agents_ready_before_epoch_ms"] = round(agents_ready_before_epoch_s * 1000)
     return ReplayResult(measurements=receiver_measurements(results, g, cfg, day), epoch=epoch,
                         bundle_s=bundle_s, sessions=int(transfers["sessions"].sum()) if len(transfers) else 0,

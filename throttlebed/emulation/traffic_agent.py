@@ -18,7 +18,9 @@
     the receiver, per bin of ``X`` wall seconds since T and per (server, protocol). Each transfer
     with an ``id`` gets an outcome row ``[id, end_s, status]``: ``end_s`` the wall seconds since T
     at which its last byte arrived (null unless completed), ``status`` completed | abandoned | cut
-    (still running when the agent stopped) | dropped | failed. The result is
+    (still running when the agent stopped) | dropped | failed. A transfer that starts more than
+    ``--late-after-s`` past its ``at_s`` (the schedule reached the agent late, or its loop fell
+    behind) is counted as ``late``, and the largest lag is kept. The result is
     written (atomically) when the schedule is done, on SIGTERM, or at ``--until-s``.
 
 ``python -m throttlebed.emulation.traffic_agent udp-send --dst IP --port P --rate-kbps R --duration-s D``
@@ -49,6 +51,7 @@ DEFAULT_PORT = 5001
 CHUNK_MAX_B = 64 * 1024
 REQUEST_MAX_B = 4096
 UDP_PAYLOAD_B = 1400
+DEFAULT_LATE_AFTER_S = 1.0
 
 
 def _chunk_b(rate_bps: float) -> int:
@@ -154,6 +157,7 @@ class Counters:
 
     epoch: float
     bin_s: float
+    late_after_s: float = DEFAULT_LATE_AFTER_S
     bytes_by_key: dict[tuple[int, str, str], int] = field(default_factory=lambda: defaultdict(int))
     sessions: int = 0
     completed: int = 0
@@ -163,12 +167,22 @@ class Counters:
     abandoned: int = 0
     active_by_server: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     max_active: int = 0
+    late: int = 0  # transfers started more than late_after_s past their at_s
+    lag_max_s: float = 0.0
     outcomes: list[list[Any]] = field(default_factory=list)  # [id, end_s or None, status]
 
     def add(self, server: str, proto: str, n: int) -> None:
         """Count ``n`` bytes received now from ``server``."""
         b = math.floor((time.time() - self.epoch) / self.bin_s)
         self.bytes_by_key[(b, server, proto)] += n
+
+    def started(self, s: dict[str, Any]) -> None:
+        """Count the transfer ``s`` as started now, and how late against its ``at_s``."""
+        self.sessions += 1
+        lag_s = time.time() - self.epoch - float(s["at_s"])
+        self.lag_max_s = max(self.lag_max_s, lag_s)
+        if lag_s > self.late_after_s:
+            self.late += 1
 
     def outcome(self, s: dict[str, Any], status: str, end_s: float | None = None) -> None:
         """Record what happened to the transfer ``s`` (if it has an id)."""
@@ -181,7 +195,8 @@ class Counters:
         return {"epoch": self.epoch, "bin_s": self.bin_s, "columns": ["bin", "server", "proto", "bytes"],
                 "rows": rows, "sessions": self.sessions, "completed": self.completed,
                 "dropped": self.dropped, "failed": self.failed, "cut": self.cut,
-                "abandoned": self.abandoned, "max_active": self.max_active,
+                "abandoned": self.abandoned, "max_active": self.max_active, "late": self.late,
+                "late_after_s": self.late_after_s, "lag_max_s": round(self.lag_max_s, 6),
                 "outcome_columns": ["id", "end_s", "status"], "outcomes": self.outcomes}
 
 
@@ -219,7 +234,7 @@ async def _session(c: Counters, s: dict[str, Any], max_concurrent: int,
     delay = c.epoch + float(s["at_s"]) - time.time()
     if delay > 0:
         await asyncio.sleep(delay)
-    c.sessions += 1
+    c.started(s)
     if s.get("proto") == "udp":  # ask the server to stream at a fixed rate; count what arrives
         req = {"bytes": int(s.get("bytes") or 0), "rate_kbps": float(s.get("rate_kbps") or 0)}
         if req["bytes"] <= 0 or req["rate_kbps"] <= 0:
@@ -284,9 +299,10 @@ def _stream_stdin(loop: asyncio.AbstractEventLoop, spawn: Any, done: asyncio.Eve
 
 
 async def fetch(schedule: Path, out: Path, epoch: float, bin_s: float, max_concurrent: int,
-                until_s: float | None, udp_port: int | None) -> Counters:
+                until_s: float | None, udp_port: int | None,
+                late_after_s: float = DEFAULT_LATE_AFTER_S) -> Counters:
     """Run the schedule (a file, or ``-``: stdin as it streams), count arrivals, write ``out``."""
-    c = Counters(epoch=epoch, bin_s=bin_s)
+    c = Counters(epoch=epoch, bin_s=bin_s, late_after_s=late_after_s)
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     input_done = asyncio.Event()
@@ -372,6 +388,8 @@ def main(argv: list[str] | None = None) -> int:
     fp.add_argument("--max-concurrent", type=int, default=64)
     fp.add_argument("--until-s", type=float, default=None, help="stop at this offset from the epoch")
     fp.add_argument("--udp-port", type=int, default=None, help="also count UDP arriving here")
+    fp.add_argument("--late-after-s", type=float, default=DEFAULT_LATE_AFTER_S,
+                    help="a transfer starting more than this past its at_s counts as late")
     up = sub.add_parser("udp-send", help="send UDP at a fixed rate")
     up.add_argument("--dst", required=True)
     up.add_argument("--port", type=int, required=True)
@@ -382,10 +400,10 @@ def main(argv: list[str] | None = None) -> int:
     if a.cmd == "serve":
         asyncio.run(serve(a.port))
     elif a.cmd == "fetch":
-        if a.bin_s <= 0 or a.max_concurrent < 1:
-            ap.error("--bin-s must be > 0 and --max-concurrent >= 1")
+        if a.bin_s <= 0 or a.max_concurrent < 1 or not a.late_after_s > 0:
+            ap.error("--bin-s and --late-after-s must be > 0 and --max-concurrent >= 1")
         asyncio.run(fetch(a.schedule, a.out, a.epoch, a.bin_s, a.max_concurrent,
-                          a.until_s, a.udp_port))
+                          a.until_s, a.udp_port, a.late_after_s))
     else:
         sent = udp_send(a.dst, a.port, a.rate_kbps, a.duration_s, a.payload_b)
         print(json.dumps({"sent_bytes": sent}), flush=True)
