@@ -330,11 +330,7 @@ EXIT_SETTLE_S = 1.0  # a killed process closes its sockets a moment before it ca
 
 
 def _raise_if_exited(ctl: ControllerHandle, wait_s: float = 0.0) -> None:
-    """BrokenRun naming the exit when the controller's process has ended (waiting up to ``wait_s``).
-
-    Checked again before any other reason is given: the death of the controller also shows as
-    switches down or an API that does not answer, and its exit is the reason to report.
-    """
+    """BrokenRun naming the exit when the controller's process has ended (waiting up to ``wait_s``)."""
     try:
         code = ctl.proc.wait(timeout=wait_s) if wait_s > 0 else ctl.proc.poll()
     except subprocess.TimeoutExpired:
@@ -360,14 +356,28 @@ def check_intact(tb: RunningTestbed, *, phase_real_s: float = 0.0,
     every bridge is connected to it, for the whole phase as far as OVS tells (its
     ``sec_since_connect``, refreshed every few seconds); the traffic agents counted no failed
     transfer and started at most a few transfers late (:func:`_check_on_schedule`); every OVS
-    command succeeded.
+    command succeeded. A controller that died shows as any of these (an API that does not answer,
+    switches down, transfers failing), so whatever fails, its exit is looked for first and named.
     """
+    _raise_if_exited(tb.ctl)
+    try:
+        _check_connections(tb, phase_real_s)
+        failed = int((counts or {}).get("failed", 0))
+        if failed:
+            raise BrokenRun(f"{failed} transfer(s) of the traffic agents failed")
+        _check_on_schedule(counts or {})
+    except BrokenRun:
+        _raise_if_exited(tb.ctl, wait_s=EXIT_SETTLE_S)
+        raise
+
+
+def _check_connections(tb: RunningTestbed, phase_real_s: float) -> None:
+    """BrokenRun unless the controller answers with every switch set up and OVS shows every bridge
+    connected to it, without a reconnection during the last ``phase_real_s`` seconds."""
     ctl, n = tb.ctl, len(switches(tb.graph))
-    _raise_if_exited(ctl)
     try:
         health = ctl.get("/health", timeout_s=5.0)
     except (OSError, ValueError) as e:
-        _raise_if_exited(ctl, wait_s=EXIT_SETTLE_S)
         raise BrokenRun(f"the controller's API did not answer /health: {e}") from None
     if int(health.get("switches_connected", 0)) < n:
         raise BrokenRun(f"the controller reports {health.get('switches_connected')} of {n} switches set up")
@@ -383,17 +393,11 @@ def check_intact(tb: RunningTestbed, *, phase_real_s: float = 0.0,
         links = _controller_links(tb)
         down = sorted(b for b, lk in links.items() if not lk.connected)
     if down:
-        _raise_if_exited(ctl, wait_s=EXIT_SETTLE_S)  # a controller that died drops every switch
         raise BrokenRun(f"switch(es) not connected to the controller: {', '.join(down)}")
     reconnected = sorted(b for b, lk in links.items() if lk.connected_for_s is not None
                          and lk.connected_for_s + STATUS_STALE_S < phase_real_s)
     if reconnected:
-        _raise_if_exited(ctl, wait_s=EXIT_SETTLE_S)
         raise BrokenRun(f"switch(es) reconnected to the controller during the run: {', '.join(reconnected)}")
-    failed = int((counts or {}).get("failed", 0))
-    if failed:
-        raise BrokenRun(f"{failed} transfer(s) of the traffic agents failed")
-    _check_on_schedule(counts or {})
 
 
 LATE_START_SHARE_MAX = 0.05  # share of a phase's transfers that may start half an interval late
