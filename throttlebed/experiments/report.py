@@ -12,20 +12,25 @@ from __future__ import annotations
 import base64
 import io
 import json
+from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 from jinja2 import Environment, PackageLoader, select_autoescape
-from matplotlib.figure import Figure
 
 from throttlebed.directive.cap_table import minute_of_day
 from throttlebed.directive.periods import MINUTES_PER_DAY
 from throttlebed.directive.regions import get_region
+from throttlebed.experiments.draw_pool import Drawings
 from throttlebed.experiments.result import RunResult, cell_records
 from throttlebed.experiments.verdict import directed
 from throttlebed.fileio import atomic_write_bytes, atomic_write_text
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 STAGE_COLOURS = {10: "#1f77b4", 50: "#ff7f0e", 90: "#d62728"}
 PLOT_DPI = 90
@@ -35,6 +40,8 @@ PLOT_WIDTH_IN = 8.0
 def _figure(height_in: float, left_in: float = 0.75) -> Figure:
     """A figure of the report's width with fixed margins (inches): drawn once when saved, where a
     tight bounding box costs a second full layout pass (20 region plots a run)."""
+    from matplotlib.figure import Figure  # 0.5 s to import: warmed up beside the run
+
     fig = Figure(figsize=(PLOT_WIDTH_IN, height_in))
     fig.subplots_adjust(left=left_in / PLOT_WIDTH_IN, right=1 - 0.15 / PLOT_WIDTH_IN,
                         bottom=0.55 / height_in, top=1 - 0.3 / height_in)
@@ -47,49 +54,87 @@ def _png(fig: Figure) -> bytes:
     return buf.getvalue()
 
 
-def _hours(df: pd.DataFrame, day: pd.Timestamp) -> np.ndarray:
-    return ((pd.to_datetime(df["time"]) - day).dt.total_seconds() / 3600.0).to_numpy()
+@dataclass(frozen=True)
+class StepLine:
+    """One line of a plot, drawn as steps held after each x (hours of the day; y in Mbit/s)."""
+
+    x_h: np.ndarray
+    y_mbps: np.ndarray
+    colour: str
+    width: float
+    style: str
+    label: str
 
 
-def _interval_means(ax, df: pd.DataFrame, day: pd.Timestamp, interval_s: float, **style) -> None:
-    """Each sample as the mean it is: a flat step over its sampling interval."""
-    x = _hours(df, day)
+@dataclass(frozen=True)
+class RegionPlotData:
+    """What a region's throughput plot shows, as plain arrays (drawn in another process)."""
+
+    title: str
+    xlim_h: tuple[float, float]
+    lines: list[StepLine]
+    legend_columns: int
+
+
+def _interval_means(df: pd.DataFrame, day: pd.Timestamp, interval_s: float) -> tuple[np.ndarray, np.ndarray]:
+    """Each sample as the mean it is: a flat step over its sampling interval (hours, Mbit/s)."""
+    x = ((pd.to_datetime(df["time"]) - day).dt.total_seconds() / 3600.0).to_numpy()
     y = df["kbps"].to_numpy(float) / 1000.0
     if len(x):
         x = np.append(x, x[-1] + interval_s / 3600.0)
         y = np.append(y, y[-1])
-    ax.step(x, y, where="post", **style)
+    return x, y
 
 
-def region_plot(r: RunResult, region: str) -> bytes:
-    """PNG: one region's platform downstream throughput, baseline and enforced, and the caps."""
+def _by_region(df: pd.DataFrame, direction: str, source: str | None) -> dict[str, pd.DataFrame]:
+    """The platform samples read as ``direction``, one time-ordered table per region."""
+    d = directed(df, direction, source)
+    return {str(k): g.sort_values("time") for k, g in d.groupby("region", sort=False, observed=True)}
+
+
+def region_plot_data(r: RunResult) -> list[RegionPlotData]:
+    """Per region of the run: its platform throughput, baseline and enforced, and each stage's cap."""
     day = pd.Timestamp(r.scenario.day)
     direction = "down" if r.scenario.peaks.direction == "both" else r.scenario.peaks.direction
+    interval_s = r.scenario.backend.sampling_interval_s
+    regions = r.scenario.region_list()
+    empty = pd.DataFrame({"time": pd.Series(dtype="datetime64[ns]"), "kbps": pd.Series(dtype=float)})
+    base = _by_region(r.baseline, direction, r.source)
+    enforced = [_by_region(s.enforced, direction, r.source) for s in r.stages]
+    minutes = np.arange(MINUTES_PER_DAY + 1)
+    lift_min = MINUTES_PER_DAY + 1 if r.scenario.lift_s is None else r.scenario.lift_s / 60
+    caps = [s.directive.cap_table.caps_per_minute(regions, direction)[:, minute_of_day(minutes)]
+            for s in r.stages]
+    b = r.scenario.backend
+    out = []
+    for i, region in enumerate(regions):
+        lines = [StepLine(*_interval_means(base.get(region, empty), day, interval_s), "#888888", 0.8, "-",
+                          "baseline")]
+        for s, enf, cap in zip(r.stages, enforced, caps, strict=True):
+            colour = STAGE_COLOURS.get(s.stage, "#2ca02c")
+            lines.append(StepLine(*_interval_means(enf.get(region, empty), day, interval_s), colour, 0.8, "-",
+                                  f"enforced {s.stage}%"))
+            cap_mbps = np.where(np.isfinite(cap[i]) & (minutes < lift_min), cap[i] / 1000.0, np.nan)
+            lines.append(StepLine(minutes / 60.0, cap_mbps, colour, 1.2, "--", f"cap {s.stage}%"))
+        out.append(RegionPlotData(f"{region} {get_region(region).name_en}: platform throughput ({direction})",
+                                  (b.start_s / 3600.0, b.end_s / 3600.0), lines, 2 + len(r.stages)))
+    return out
+
+
+def draw_region_plot(p: RegionPlotData) -> bytes:
+    """PNG of one region's throughput plot."""
     fig = _figure(3.0)
     ax = fig.subplots()
-    base = directed(r.baseline, direction, r.source)
-    base = base.loc[base["region"] == region].sort_values("time")
-    interval_s = r.scenario.backend.sampling_interval_s
-    _interval_means(ax, base, day, interval_s, color="#888888", lw=0.8, label="baseline")
-    minutes = np.arange(MINUTES_PER_DAY + 1)
-    for s in r.stages:
-        colour = STAGE_COLOURS.get(s.stage, "#2ca02c")
-        enf = directed(s.enforced, direction, r.source)
-        enf = enf.loc[enf["region"] == region].sort_values("time")
-        _interval_means(ax, enf, day, interval_s, color=colour, lw=0.8, label=f"enforced {s.stage}%")
-        lift_min = MINUTES_PER_DAY + 1 if r.scenario.lift_s is None else r.scenario.lift_s / 60
-        caps_kbps = s.directive.cap_table.caps_per_minute([region], direction)[0][minute_of_day(minutes)]
-        cap_mbps = np.where(np.isfinite(caps_kbps) & (minutes < lift_min), caps_kbps / 1000.0, np.nan)
-        ax.step(minutes / 60.0, cap_mbps, where="post", color=colour, lw=1.2, ls="--",
-                label=f"cap {s.stage}%")
-    b = r.scenario.backend
-    ax.set_xlim(b.start_s / 3600.0, b.end_s / 3600.0)
+    for line in p.lines:
+        ax.step(line.x_h, line.y_mbps, where="post", color=line.colour, lw=line.width, ls=line.style,
+                label=line.label)
+    ax.set_xlim(*p.xlim_h)
     ax.set_ylim(bottom=0)
     ax.set_xlabel("local time (UTC+5), h")
     ax.set_ylabel("Mbit/s")
-    ax.set_title(f"{region} {get_region(region).name_en}: platform throughput ({direction})", fontsize=10)
+    ax.set_title(p.title, fontsize=10)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=7, ncol=2 + len(r.stages), loc="upper left")
+    ax.legend(fontsize=7, ncol=p.legend_columns, loc="upper left")
     return _png(fig)
 
 
@@ -199,19 +244,21 @@ def render_report(r: RunResult, verdict: dict[str, Any], out_dir: Path,
     ``validation`` (a validation.json document) puts a conformance section first.
     """
     out_dir = Path(out_dir)
+    regions = r.scenario.region_list()
+    jobs = [partial(draw_region_plot, p) for p in region_plot_data(r)]
+    with Drawings([*jobs, partial(reduction_plot, r), partial(impact_plot, r)]) as drawings:
+        docs, missing = appendix3_documents(r)
+        pngs = drawings.results()
+    *region_pngs, red_png, impact_png = pngs
     plots: list[dict[str, str]] = []
-    for region in r.scenario.region_list():
-        png = region_plot(r, region)
+    for region, png in zip(regions, region_pngs, strict=True):
         name = f"plots/throughput-{region}.png"
         atomic_write_bytes(out_dir / name, png)
         plots.append({"region": region, "name": get_region(region).name_en, "file": name,
                       "b64": base64.b64encode(png).decode("ascii")})
-    red_png = reduction_plot(r)
     atomic_write_bytes(out_dir / "plots/reduction.png", red_png)
-    impact_png = impact_plot(r)
     if impact_png is not None:
         atomic_write_bytes(out_dir / "plots/impact.png", impact_png)
-    docs, missing = appendix3_documents(r)
     appendix3 = None
     for name, content in docs.items():
         if isinstance(content, bytes):
