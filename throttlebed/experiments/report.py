@@ -68,7 +68,7 @@ class StepLine:
 
 @dataclass(frozen=True)
 class RegionPlotData:
-    """What a region's throughput plot shows, as plain arrays (drawn in another process)."""
+    """What a region's throughput plot shows, as plain arrays: all :func:`draw_region_plot` needs."""
 
     title: str
     xlim_h: tuple[float, float]
