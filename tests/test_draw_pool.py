@@ -63,3 +63,20 @@ def test_warm_up_imports_a_module_and_keeps_quiet_about_a_missing_one():
     warm_imports.finish()
     assert name in sys.modules
     assert "throttlebed_no_such_module" not in sys.modules
+
+
+def _draw_in_a_daemon(queue) -> None:
+    with Drawings(_jobs(6), drawers=2) as d:
+        queue.put((os.getpid(), d.results()))
+
+
+def test_a_daemon_process_draws_its_plots_itself():
+    # a Dask worker running a sweep point is a daemon, and a daemon may not have children
+    ctx = multiprocessing.get_context("fork")
+    queue = ctx.Queue()
+    proc = ctx.Process(target=_draw_in_a_daemon, args=(queue,), daemon=True)
+    proc.start()
+    pid, out = queue.get(timeout=30)
+    proc.join(timeout=30)
+    assert proc.exitcode == 0
+    assert out == [f"{pid}:{i}".encode() for i in range(6)]

@@ -103,3 +103,21 @@ def test_sweep_on_a_given_scheduler(tmp_path):
     assert res.code == 0, res.err
     rows = json.loads(res.out)
     assert [r["grid.seed"] for r in rows] == [1, 2] and all(r["pass"] and r["error"] is None for r in rows)
+
+
+def test_sweep_point_of_every_region_writes_its_report_on_a_worker(tmp_path):
+    # a Dask worker is a daemon process: its 22 plots are drawn in it, not on forked drawers
+    base = yaml.safe_load((SCENARIOS / "national-day.yaml").read_text())
+    base.update(name="all")
+    base["load"]["users_scale"] = 0.002
+    (tmp_path / "all.yaml").write_text(yaml.safe_dump(base))
+    sweep = tmp_path / "sweep.yaml"
+    sweep.write_text(yaml.safe_dump({"base": "all.yaml", "grid": {"seed": [5]}}))
+    out = tmp_path / "out"
+    res = run_cli("sweep", sweep, "--out", out, "--workers", "1", "--quiet")
+    assert res.code == 0, res.err
+    row = pd.read_parquet(out / "sweep.parquet").iloc[0]
+    assert row["error"] is None or pd.isna(row["error"]), row["error"]
+    assert row["cells_total"] == 80
+    plots = sorted(p.name for p in (out / "run-000" / "plots").glob("throughput-KZ-*.png"))
+    assert len(plots) == 20 and (out / "run-000" / "report.html").stat().st_size > 100_000

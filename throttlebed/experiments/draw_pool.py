@@ -4,7 +4,8 @@ A job is any function of no arguments returning a PNG's bytes (or None). The dra
 after the jobs are listed, so they inherit the jobs with the parent's memory and receive only an
 index; they send back bytes. The parent's objects are frozen out of the cyclic collector while it
 forks, so a drawer does not touch, and so copy, the parent's tables. Where ``fork`` is not
-offered, or one process is all there is, the jobs run here, in turn, when their results are asked.
+offered, in a daemon process, or where one CPU is all there is, the jobs run here, in turn, when
+their results are asked.
 """
 
 from __future__ import annotations
@@ -26,10 +27,16 @@ MIN_JOBS_PER_DRAWER = 3  # a fork costs ~30-60 ms; below this the jobs run in tu
 _inherited_jobs: Sequence[Job] = ()  # what the drawers forked from this process inherit
 
 
+def can_fork_drawers() -> bool:
+    """Whether this process may fork drawers: ``fork`` is offered and the process is not a daemon
+    (a Dask worker running a sweep point is one, and a daemon may not have children)."""
+    return "fork" in multiprocessing.get_all_start_methods() and not multiprocessing.current_process().daemon
+
+
 def drawers_for(jobs: int) -> int:
     """Drawing processes for ``jobs`` plots: the CPUs this process may use (at most 4), fewer when
     there are few plots; 1 means in this process."""
-    if "fork" not in multiprocessing.get_all_start_methods():
+    if not can_fork_drawers():
         return 1
     cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     return max(1, min(MAX_DRAWERS, cpus, jobs // MIN_JOBS_PER_DRAWER))
@@ -51,7 +58,7 @@ class Drawings:
 
     def __enter__(self) -> Drawings:
         global _inherited_jobs
-        if self._drawers <= 1:
+        if self._drawers <= 1 or not can_fork_drawers():
             return self
         _inherited_jobs = self._jobs
         warm_imports.finish()  # no import in flight is copied half-done into a drawer
