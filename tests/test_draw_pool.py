@@ -80,3 +80,17 @@ def test_a_daemon_process_draws_its_plots_itself():
     proc.join(timeout=30)
     assert proc.exitcode == 0
     assert out == [f"{pid}:{i}".encode() for i in range(6)]
+
+
+def _dies_in_a_drawer(parent_pid: int, i: int) -> bytes:
+    if os.getpid() != parent_pid:
+        os._exit(3)  # a drawer killed (out of memory, a signal)
+    return f"{os.getpid()}:{i}".encode()
+
+
+def test_jobs_of_a_dead_drawer_are_drawn_here():
+    jobs = [partial(_dies_in_a_drawer, os.getpid(), i) for i in range(6)]
+    with Drawings(jobs, drawers=2) as d:
+        out = d.results()
+    assert out == [f"{os.getpid()}:{i}".encode() for i in range(6)]
+    assert multiprocessing.active_children() == []

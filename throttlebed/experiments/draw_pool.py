@@ -15,6 +15,7 @@ import multiprocessing
 import os
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from types import TracebackType
 
 from throttlebed import warm_imports
@@ -66,6 +67,8 @@ class Drawings:
         try:
             self._pool = ProcessPoolExecutor(self._drawers, mp_context=multiprocessing.get_context("fork"))
             self._futures = [self._pool.submit(_run_inherited, i) for i in range(len(self._jobs))]
+        except OSError:  # no fork (out of memory, process limit): the jobs run here
+            self._close()
         except BaseException:
             self._close()
             raise
@@ -74,10 +77,17 @@ class Drawings:
         return self
 
     def results(self) -> list[bytes | None]:
-        """Every job's result, in order (raises what a job raised)."""
+        """Every job's result, in order (raises what a job raised). A job whose drawer died (killed,
+        out of memory) is run here instead."""
         if self._pool is None:
             return [job() for job in self._jobs]
-        return [f.result() for f in self._futures]
+        out = []
+        for job, future in zip(self._jobs, self._futures, strict=True):
+            try:
+                out.append(future.result())
+            except BrokenProcessPool:
+                out.append(job())
+        return out
 
     def _close(self) -> None:
         global _inherited_jobs
