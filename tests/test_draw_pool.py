@@ -5,12 +5,10 @@ from __future__ import annotations
 import gc
 import multiprocessing
 import os
-import sys
 from functools import partial
 
 import pytest
 
-from throttlebed import warm_imports
 from throttlebed.experiments.draw_pool import Drawings, drawers_for
 
 
@@ -54,15 +52,6 @@ def test_drawers_follow_the_plots_and_the_cpus():
     assert drawers_for(2) == 1  # too few plots to pay for a fork
     assert drawers_for(60) == min(4, cpus)
     assert drawers_for(6) == min(2, cpus)
-
-
-def test_warm_up_imports_a_module_and_keeps_quiet_about_a_missing_one():
-    name = "tabnanny"  # standard library, not imported by throttlebed
-    sys.modules.pop(name, None)
-    warm_imports.start("throttlebed_no_such_module", name)
-    warm_imports.finish()
-    assert name in sys.modules
-    assert "throttlebed_no_such_module" not in sys.modules
 
 
 def _draw_in_a_daemon(queue) -> None:

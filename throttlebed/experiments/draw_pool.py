@@ -18,8 +18,6 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from types import TracebackType
 
-from throttlebed import warm_imports
-
 Job = Callable[[], "bytes | None"]
 
 MAX_DRAWERS = 4
@@ -37,8 +35,6 @@ def can_fork_drawers() -> bool:
 def drawers_for(jobs: int) -> int:
     """Drawing processes for ``jobs`` plots: the CPUs this process may use (at most 4), fewer when
     there are few plots; 1 means in this process."""
-    if not can_fork_drawers():
-        return 1
     cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     return max(1, min(MAX_DRAWERS, cpus, jobs // MIN_JOBS_PER_DRAWER))
 
@@ -53,16 +49,16 @@ class Drawings:
 
     def __init__(self, jobs: Sequence[Job], drawers: int | None = None) -> None:
         self._jobs = list(jobs)
-        self._drawers = drawers_for(len(self._jobs)) if drawers is None else drawers
+        wanted = drawers_for(len(self._jobs)) if drawers is None else drawers
+        self._drawers = wanted if can_fork_drawers() else 1
         self._pool: ProcessPoolExecutor | None = None
         self._futures: list[Future[bytes | None]] = []
 
     def __enter__(self) -> Drawings:
         global _inherited_jobs
-        if self._drawers <= 1 or not can_fork_drawers():
+        if self._drawers <= 1:
             return self
         _inherited_jobs = self._jobs
-        warm_imports.finish()  # no import in flight is copied half-done into a drawer
         gc.freeze()
         try:
             self._pool = ProcessPoolExecutor(self._drawers, mp_context=multiprocessing.get_context("fork"))

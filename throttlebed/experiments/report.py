@@ -15,11 +15,12 @@ import json
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import pandas as pd
 from jinja2 import Environment, PackageLoader, select_autoescape
+from matplotlib.figure import Figure
 
 from throttlebed.directive.cap_table import minute_of_day
 from throttlebed.directive.periods import MINUTES_PER_DAY
@@ -29,9 +30,6 @@ from throttlebed.experiments.result import RunResult, cell_records
 from throttlebed.experiments.verdict import directed
 from throttlebed.fileio import atomic_write_bytes, atomic_write_text
 
-if TYPE_CHECKING:
-    from matplotlib.figure import Figure
-
 STAGE_COLOURS = {10: "#1f77b4", 50: "#ff7f0e", 90: "#d62728"}
 PLOT_DPI = 90
 PLOT_WIDTH_IN = 8.0
@@ -40,8 +38,6 @@ PLOT_WIDTH_IN = 8.0
 def _figure(height_in: float, left_in: float = 0.75) -> Figure:
     """A figure of the report's width with fixed margins (inches): drawn once when saved, where a
     tight bounding box costs a second full layout pass (20 region plots a run)."""
-    from matplotlib.figure import Figure  # 0.5 s to import: warmed up beside the run
-
     fig = Figure(figsize=(PLOT_WIDTH_IN, height_in))
     fig.subplots_adjust(left=left_in / PLOT_WIDTH_IN, right=1 - 0.15 / PLOT_WIDTH_IN,
                         bottom=0.55 / height_in, top=1 - 0.3 / height_in)

@@ -23,7 +23,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from throttlebed import warm_imports
 from throttlebed.directive.caps import derive_directive
 from throttlebed.directive.conformance import distinct_periods
 from throttlebed.directive.periods import PeriodSet
@@ -48,9 +47,6 @@ from throttlebed.fileio import atomic_write_text, json_text, partial_dir, publis
 from throttlebed.measurements import share_columns
 from throttlebed.memory import release_free_memory
 from throttlebed.timescale import TimeScale
-
-# needed only by the verdict's distribution test and the report: imported while the days run
-IMPORTED_BESIDE_THE_RUN = ("scipy.stats", "matplotlib.figure", "matplotlib.backends.backend_agg")
 
 Step = Callable[[str], None]
 
@@ -136,7 +132,6 @@ def execute(scenario: Scenario, backend: Backend | str | None = None, *, seed: i
     ``demand:`` replays those statistics instead of the synthetic load (every day on sim, one on
     mininet). ``directive`` and ``demand`` may be given already read.
     """
-    warm_imports.start(*IMPORTED_BESIDE_THE_RUN)
     be = get_backend(backend or scenario.backend.default) if not hasattr(backend, "run") else backend
     seed = scenario.seed if seed is None else seed
     given = directive or (load_directive(scenario.directive) if scenario.directive is not None else None)

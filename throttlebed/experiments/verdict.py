@@ -61,6 +61,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from scipy import stats
 
 from throttlebed.directive.cap_table import NO_ROW
 from throttlebed.directive.periods import MINUTES_PER_DAY
@@ -148,8 +149,6 @@ def longest_run(mask: np.ndarray) -> int:
 def _ks(a: np.ndarray, b: np.ndarray) -> tuple[float | None, float | None]:
     if len(a) == 0 or len(b) == 0:
         return None, None
-    from scipy import stats  # 1.1 s to import: warmed up beside the run (throttlebed.warm_imports)
-
     with warnings.catch_warnings():  # "exact calculation unsuccessful": the asymptotic p is used
         warnings.simplefilter("ignore", RuntimeWarning)
         res = stats.ks_2samp(a, b)

@@ -27,7 +27,7 @@ from datetime import date
 
 import numpy as np
 import pandas as pd
-from scipy.special import ndtri
+from scipy.stats import norm
 
 from throttlebed.errors import InputError
 from throttlebed.sim.fluid import run_fluid
@@ -78,7 +78,7 @@ def demand_of_day(stats: pd.DataFrame, day: date, regions: list[str], interval_s
 def _size_mean_kbit(profile: LoadProfile) -> float:
     """Mean session size of the profile (lognormal truncated at ``size_max_kbit``), by quadrature."""
     q = (np.arange(4000) + 0.5) / 4000
-    sizes = np.exp(np.log(profile.size_median_kbit) + profile.size_sigma * ndtri(q))
+    sizes = np.exp(np.log(profile.size_median_kbit) + profile.size_sigma * norm.ppf(q))
     return float(np.minimum(sizes, profile.size_max_kbit).mean())
 
 
