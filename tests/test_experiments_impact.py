@@ -12,9 +12,12 @@ from throttlebed.directive.schema import Directive
 from throttlebed.experiments.impact import (
     IMPACT_COLUMNS,
     cell_impact,
+    combine_impact,
     flat_columns,
     impact_by_cell,
+    impact_tallies,
     overall_impact,
+    stage_impact,
 )
 from throttlebed.measurements import OUTCOME_COLUMNS, OUTCOME_STATUSES, share_columns
 from throttlebed.sim.fluid import run_fluid
@@ -199,3 +202,46 @@ def test_enforced_table_shares_the_baseline_columns_it_equals():
     assert not np.shares_memory(shared["end_s"].to_numpy(), base["end_s"].to_numpy())  # they differ
     d = _one_cap(500)
     pd.testing.assert_frame_equal(cell_impact(base, shared, d), cell_impact(base, enf, d))
+
+
+def _three_region_day() -> tuple[pd.DataFrame, pd.DataFrame, Directive]:
+    """Baseline and stage-50 outcome tables of three regions' evening, load-model weights 1-4."""
+    regions = ["KZ-75", "KZ-62", "KZ-11"]
+    profile = LoadProfile(users_scale=0.01)
+    sessions = generate_sessions(regions, profile, np.random.default_rng(5), 18 * 3600.0, 21 * 3600.0)
+    kw = {"start_s": 18 * 3600.0, "end_s": 21 * 3600.0, "sampling_interval_s": 60.0,
+          "patience_s": profile.patience_s}
+    base = run_fluid(sessions, regions, None, DAY, **kw)
+    m = base.measurements
+    down = m[(m["traffic"] == "platform") & (m["direction"] == "down")]
+    rows = [{"region": r, "period": p, "peak_kbps": float(peak), "cap_kbps": max(1, int(peak * 0.5))}
+            for r, g in down.groupby("region") for p in ("18:00-19:30", "19:30-21:00")
+            for peak in [g["kbps"].max()]]
+    d = Directive(platform="P", stage=50, rows=rows)
+    enf = run_fluid(sessions, regions, d, DAY, **kw)
+    weights = np.random.default_rng(9).integers(1, 5, len(base.sessions))  # emulated rows stand for several
+    return base.sessions.assign(sessions=weights), enf.sessions.assign(sessions=weights), d
+
+
+def test_tallies_of_the_regions_add_up_to_the_whole_day():
+    """Per region (how a cluster computes them, each region where it was simulated) or all at once,
+    the cell table and the overall figures are the same numbers."""
+    base, enf, d = _three_region_day()
+    whole_table, whole_overall = stage_impact(base, enf, d)
+    parts = [impact_tallies(base[base["region"] == r].reset_index(drop=True),
+                            enf[enf["region"] == r].reset_index(drop=True), d)
+             for r in ["KZ-11", "KZ-62", "KZ-75"]]
+    table, overall = combine_impact(parts, d)
+    assert whole_table["compared"].sum() > 100 and whole_overall["platform"]["p95_inflation"] > 1.1
+    pd.testing.assert_frame_equal(table, whole_table)
+    assert overall == whole_overall
+    assert overall["platform"]["sessions"] == int(base.loc[base["transport"] == "tcp"]
+                                                   .query("traffic == 'platform'")["sessions"].sum())
+
+
+def test_a_cell_no_part_holds_has_no_figures():
+    d = _directive()
+    table, overall = combine_impact([], d)
+    assert list(table["sessions"]) == [0, 0, 0, 0] and table["median_inflation"].isna().all()
+    assert overall["platform"] == {"sessions": 0, "compared": 0, "affected": 0, "median_inflation": None,
+                                   "p95_inflation": None, "share_slowed_2x": None, "share_abandoned": None}

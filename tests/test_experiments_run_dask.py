@@ -4,6 +4,7 @@ on threads of this process, on a local cluster and on a separately started sched
 
 from __future__ import annotations
 
+import json
 import socket
 import subprocess
 import sys
@@ -28,8 +29,11 @@ def small_scenario(tmp_path: Path) -> Path:
     return path
 
 
-def outputs(out: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
-    return pd.read_parquet(out / "measurements.parquet"), pd.read_parquet(out / "cells.parquet")
+def outputs(out: Path) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
+    """Measurements, cells (with each cell's user impact) and the verdict's whole-run figures."""
+    v = json.loads((out / "verdict.json").read_text())
+    whole = {"baseline_service": v["baseline_service"], "impact": v["impact"]}
+    return pd.read_parquet(out / "measurements.parquet"), pd.read_parquet(out / "cells.parquet"), whole
 
 
 @pytest.fixture(scope="module")
@@ -43,13 +47,15 @@ def one_core(tmp_path_factory):
 
 @pytest.mark.parametrize("spread", [["--threads", "3"], ["--workers", "2"]], ids=["threads", "local-cluster"])
 def test_regions_on_threads_or_a_local_cluster_give_the_same_run(one_core, tmp_path, spread):
-    scenario, (meas, cells) = one_core
+    scenario, (meas, cells, whole) = one_core
     res = run_cli("run", scenario, "--quiet", *spread, "--out", tmp_path / "out")
     assert res.code == 0, res.err
-    meas2, cells2 = outputs(tmp_path / "out")
+    meas2, cells2, whole2 = outputs(tmp_path / "out")
     assert meas["kbps"].sum() > 0 and len(cells) == 3 * 4
+    assert whole["baseline_service"]["completed"] > 100 and whole["impact"]["platform"]["compared"] > 100
     pd.testing.assert_frame_equal(meas2, meas)
     pd.testing.assert_frame_equal(cells2, cells)
+    assert whole2 == whole  # the figures over every session: from per-region parts on a cluster
 
 
 def _free_port() -> int:
@@ -61,7 +67,7 @@ def _free_port() -> int:
 def test_run_on_a_separately_started_scheduler_and_worker(one_core, tmp_path):
     from distributed import Client
 
-    scenario, (meas, cells) = one_core
+    scenario, (meas, cells, whole) = one_core
     address = f"tcp://127.0.0.1:{_free_port()}"
     port = address.rsplit(":", 1)[1]
     scheduler = subprocess.Popen([str(DASK), "scheduler", "--host", "127.0.0.1", "--port", port,
@@ -73,9 +79,10 @@ def test_run_on_a_separately_started_scheduler_and_worker(one_core, tmp_path):
             client.wait_for_workers(1, timeout=60)
         res = run_cli("run", scenario, "--quiet", "--scheduler", address, "--out", tmp_path / "out")
         assert res.code == 0, res.err
-        meas2, cells2 = outputs(tmp_path / "out")
+        meas2, cells2, whole2 = outputs(tmp_path / "out")
         pd.testing.assert_frame_equal(meas2, meas)
         pd.testing.assert_frame_equal(cells2, cells)
+        assert whole2 == whole
     finally:
         for proc in (worker, scheduler):
             proc.terminate()

@@ -23,14 +23,16 @@ import pandas as pd
 from throttlebed.directive.schema import Directive
 from throttlebed.errors import InputError
 from throttlebed.experiments.scenario import BACKENDS, Scenario
+from throttlebed.held import HeldTable
 
 
 @dataclass
 class DayRun:
-    """One day of a scenario: the measurement table and the session outcome table (both in the window)."""
+    """One day of a scenario: the measurement table and the session outcome table (both in the window;
+    the outcomes of a run spread over a cluster stay on its workers: a :class:`HeldTable`)."""
 
     measurements: pd.DataFrame
-    sessions: pd.DataFrame
+    sessions: pd.DataFrame | HeldTable | None
 
 
 class Backend(Protocol):
@@ -122,7 +124,10 @@ class SimBackend:
                               sampling_interval_s=b.sampling_interval_s, burst_s=b.burst_s,
                               rate_scale=self.rate_scale(scenario), lift_s=lift_s,
                               map_regions=self.map_regions or threaded_map(self.threads or default_threads()))
-        return DayRun(in_window(fr.measurements, scenario), sessions_in_window(fr.sessions, scenario))
+        outcomes = fr.sessions
+        outcomes = (sessions_in_window(outcomes, scenario) if isinstance(outcomes, pd.DataFrame)
+                    else outcomes.transform(sessions_in_window, scenario))
+        return DayRun(in_window(fr.measurements, scenario), outcomes)
 
 
 @dataclass(frozen=True)

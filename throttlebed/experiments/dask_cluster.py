@@ -6,6 +6,7 @@ stopped here; with an address, the workers of that cluster must have throttlebed
 Sweeps: a point that raises is returned by the task as a row with its error (see
 :func:`throttlebed.experiments.runner.run_sweep_point`); a worker that dies is caught here and
 recorded the same way, so one failure never stops the others.
+One run: each region's session outcomes stay on its worker (:class:`WorkerTables`).
 """
 
 from __future__ import annotations
@@ -15,7 +16,9 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from dask.distributed import Client, LocalCluster, as_completed
+from dask.distributed import Client, Future, LocalCluster, as_completed
+
+from throttlebed.held import HeldTable
 
 Row = dict[str, Any]
 
@@ -38,19 +41,74 @@ def _client(scheduler: str | None, workers: int) -> Iterator[Client]:
             cluster.close()
 
 
-@contextmanager
-def cluster_map(scheduler: str | None = None, workers: int = 2) -> Iterator[Callable[..., list]]:
-    """A ``map(fn, items)`` running each item as one task on the cluster (results in order).
+class WorkerTables:
+    """A table in parts, one per region, each on the worker that made it (a :class:`HeldTable`)."""
 
-    Used to spread the regions of one run; a task that fails raises here (a run needs every region).
-    The cluster stays up for every map of the ``with`` block (baseline and enforced days).
+    def __init__(self, client: Client, futures: list[Future]):
+        self.client = client
+        self.futures = futures
+
+    def apply(self, fn: Callable[..., Any], *args: Any) -> list:
+        """``fn(part, *args)`` on the worker of each part; the results gathered in the parts' order."""
+        return self.client.gather([self.client.submit(fn, f, *args, pure=False) for f in self.futures])
+
+    def apply_with(self, other: HeldTable, fn: Callable[..., Any], *args: Any) -> list:
+        """``fn(part, other's part, *args)`` per region (Dask moves the smaller part if they are apart)."""
+        if not isinstance(other, WorkerTables) or len(other.futures) != len(self.futures):
+            raise TypeError("parts on a cluster pair only with as many parts on the same cluster")
+        return self.client.gather([self.client.submit(fn, a, b, *args, pure=False)
+                                   for a, b in zip(self.futures, other.futures, strict=True)])
+
+    def transform(self, fn: Callable[..., Any], *args: Any) -> WorkerTables:
+        """The parts ``fn(part, *args)``, computed and kept on the parts' workers; these are let go."""
+        out = WorkerTables(self.client, [self.client.submit(fn, f, *args, pure=False) for f in self.futures])
+        self.release()
+        return out
+
+    def release(self) -> None:
+        """Let the workers drop the parts."""
+        for f in self.futures:
+            f.release()
+        self.futures = []
+
+
+class ClusterMap:
+    """``map(fn, items)`` with each item a task on the cluster, results in order; a task that fails
+    raises here (a run needs every region)."""
+
+    def __init__(self, client: Client):
+        self.client = client
+
+    def __call__(self, fn: Callable[[Any], Any], items: Iterable[Any]) -> list:
+        return self.client.gather(self.client.map(fn, list(items), pure=False))
+
+    def held_map(self, fn: Callable[[Any], Any], items: Sequence[Any], *, keep: Callable[[Any], Any],
+                 strip: Callable[[Any], Any], submit_order: Sequence[Any] | None = None
+                 ) -> tuple[list, WorkerTables]:
+        """``[strip(fn(item))]`` gathered, and ``keep(fn(item))`` left on each item's worker.
+
+        ``strip`` must not change its argument (``keep`` may run after it). ``submit_order``: the
+        items in the order to start them (the longest first); both results follow ``items``.
+        """
+        order = list(submit_order) if submit_order is not None else list(items)
+        futures = dict(zip(order, self.client.map(fn, order, pure=False), strict=True))
+        done = [futures[i] for i in items]
+        kept = [self.client.submit(keep, f, pure=False) for f in done]
+        light = self.client.gather([self.client.submit(strip, f, pure=False) for f in done])
+        for f in done:
+            f.release()
+        return light, WorkerTables(self.client, kept)
+
+
+@contextmanager
+def cluster_map(scheduler: str | None = None, workers: int = 2) -> Iterator[ClusterMap]:
+    """A :class:`ClusterMap` of the cluster at ``scheduler`` (or of a LocalCluster of ``workers``).
+
+    Used to spread the regions of one run; the cluster stays up for every map of the ``with`` block
+    (baseline and enforced days), and with it the tables kept on its workers.
     """
     with _client(scheduler, workers) as client:
-        def run_all(fn: Callable[[Any], Any], items: Iterable[Any]) -> list:
-            futures = client.map(fn, list(items), pure=False)
-            return client.gather(futures)
-
-        yield run_all
+        yield ClusterMap(client)
 
 
 def map_points(fn: Callable[..., Row], points: Sequence[tuple[Any, ...]], *, scheduler: str | None = None,

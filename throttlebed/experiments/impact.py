@@ -27,7 +27,7 @@ count, share and percentile is weighted by it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -146,37 +146,78 @@ def compare_sessions(baseline: pd.DataFrame, enforced: pd.DataFrame) -> pd.DataF
     return base
 
 
-def _weighted_quantiles(values: np.ndarray, weights: np.ndarray, qs: tuple[float, ...]) -> list[float | None]:
-    """Quantiles ``qs`` of ``values`` each counted ``weights`` times (no copy when every weight is 1)."""
+def _weighted_quantiles(values: np.ndarray, weights: np.ndarray | None,
+                        qs: tuple[float, ...]) -> list[float | None]:
+    """Quantiles ``qs`` of ``values`` each counted ``weights`` times (None: once each)."""
     if len(values) == 0:
         return [None] * len(qs)
-    if not (weights == 1).all():
+    if weights is not None and not (weights == 1).all():
         values = np.repeat(values, weights)
     return [float(v) for v in np.quantile(values, list(qs))]
 
 
-def impact_figures(pairs: pd.DataFrame) -> dict[str, Any]:
-    """The figures (FIGURES) of a set of compared sessions (rows of :func:`compare_sessions`)."""
-    return _figures(pairs["sessions"].to_numpy(np.int64), pairs["not_served"].to_numpy(bool),
-                    pairs["inflation"].to_numpy(float))
+@dataclass
+class Tally:
+    """What the figures (FIGURES) need of a set of sessions; the tallies of disjoint sets add up
+    (:func:`add_tallies`), so the figures of a cell or of a country do not depend on how its sessions
+    were split (per region on the workers of a cluster, or all at once)."""
+
+    sessions: int = 0
+    compared: int = 0
+    affected: int = 0
+    slowed: int = 0
+    not_served: int = 0
+    inflation: np.ndarray = field(default_factory=lambda: np.empty(0))  # of sessions completed in both runs
+    weights: np.ndarray | None = None  # their load-model sessions; None: one each
 
 
-def _figures(w: np.ndarray, not_served: np.ndarray, infl: np.ndarray) -> dict[str, Any]:
+def tally(w: np.ndarray, not_served: np.ndarray, infl: np.ndarray) -> Tally:
+    """The tally of sessions: weights ``w``, not-served flags, inflations (NaN: not completed in both)."""
     both = np.isfinite(infl)
-    n_compared = int(w[both | not_served].sum())
     slowed = both & (infl > SLOWED_INFLATION)
     affected = not_served | (both & (infl > AFFECTED_INFLATION))
-    share = (lambda mask: float(w[mask].sum()) / n_compared) if n_compared else (lambda mask: None)
-    median, p95 = _weighted_quantiles(infl[both], w[both], (0.5, 0.95))
+    w_both = w[both]
+    return Tally(sessions=int(w.sum()), compared=int(w[both | not_served].sum()),
+                 affected=int(w[affected].sum()), slowed=int(w[slowed].sum()),
+                 not_served=int(w[not_served].sum()), inflation=infl[both],
+                 weights=None if (w_both == 1).all() else w_both)
+
+
+def add_tallies(tallies: list[Tally]) -> Tally:
+    """The tally of the union of disjoint sets of sessions."""
+    if len(tallies) == 1:
+        return tallies[0]
+    if not tallies:
+        return Tally()
+    weighted = any(t.weights is not None for t in tallies)
+    return Tally(
+        sessions=sum(t.sessions for t in tallies), compared=sum(t.compared for t in tallies),
+        affected=sum(t.affected for t in tallies), slowed=sum(t.slowed for t in tallies),
+        not_served=sum(t.not_served for t in tallies),
+        inflation=np.concatenate([t.inflation for t in tallies]),
+        weights=np.concatenate([t.weights if t.weights is not None else np.ones(len(t.inflation), np.int64)
+                                for t in tallies]) if weighted else None)
+
+
+def figures(t: Tally) -> dict[str, Any]:
+    """The figures (FIGURES) of a tally."""
+    share = (lambda n: float(n) / t.compared) if t.compared else (lambda n: None)
+    median, p95 = _weighted_quantiles(t.inflation, t.weights, (0.5, 0.95))
     return {
-        "sessions": int(w.sum()),
-        "compared": n_compared,
-        "affected": int(w[affected].sum()),
+        "sessions": t.sessions,
+        "compared": t.compared,
+        "affected": t.affected,
         "median_inflation": median,
         "p95_inflation": p95,
-        "share_slowed_2x": share(slowed),
-        "share_abandoned": share(not_served),
+        "share_slowed_2x": share(t.slowed),
+        "share_abandoned": share(t.not_served),
     }
+
+
+def impact_figures(pairs: pd.DataFrame) -> dict[str, Any]:
+    """The figures (FIGURES) of a set of compared sessions (rows of :func:`compare_sessions`)."""
+    return figures(tally(pairs["sessions"].to_numpy(np.int64), pairs["not_served"].to_numpy(bool),
+                         pairs["inflation"].to_numpy(float)))
 
 
 def impact_cells(directive: Directive) -> list[tuple[str, str]]:
@@ -212,10 +253,13 @@ def directive_cell_of(region: pd.Series, start_s: np.ndarray, directive: Directi
     return out
 
 
-def stage_impact(baseline: pd.DataFrame, enforced: pd.DataFrame,
-                 directive: Directive) -> tuple[pd.DataFrame, dict[str, Any]]:
-    """The cell table (one row per (region, period) cell and traffic class, columns IMPACT_COLUMNS) and the
-    figures over every session of the directive's cells, per traffic class."""
+CellKey = tuple[str, str, str]  # (region, period, traffic class)
+
+
+def impact_tallies(baseline: pd.DataFrame, enforced: pd.DataFrame,
+                   directive: Directive) -> dict[CellKey, Tally]:
+    """The tally of every (cell, traffic class) holding sessions of ``baseline``; the outcome tables may
+    hold any subset of the sessions (one region's), the same subset in both."""
     pairs = pair_sessions(baseline, enforced)
     cells = impact_cells(directive)
     row = directive_cell_of(pairs.region, pairs.start_s, directive)
@@ -231,15 +275,36 @@ def stage_impact(baseline: pd.DataFrame, enforced: pd.DataFrame,
     del row
     order = np.argsort(key, kind="stable")  # a radix sort for 16-bit keys
     bounds = np.searchsorted(key[order], np.arange(n_keys + 1))
-    rows = []
+    out: dict[CellKey, Tally] = {}
     for i, (region, period) in enumerate(cells):
         for j, traffic in enumerate(TRAFFIC_CLASSES):
             k = i * len(TRAFFIC_CLASSES) + j
-            g = order[bounds[k]:bounds[k + 1]]
+            if bounds[k + 1] > bounds[k]:
+                g = order[bounds[k]:bounds[k + 1]]
+                out[(region, period, traffic)] = tally(w[g], not_served[g], infl[g])
+    return out
+
+
+def combine_impact(parts: list[dict[CellKey, Tally]],
+                   directive: Directive) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """The cell table (one row per (region, period) cell and traffic class, columns IMPACT_COLUMNS) and the
+    figures over every session of the directive's cells, per traffic class, from the tallies of
+    disjoint sets of sessions (:func:`impact_tallies` of each)."""
+    rows, per_class = [], {t: [] for t in TRAFFIC_CLASSES}
+    for region, period in impact_cells(directive):
+        for traffic in TRAFFIC_CLASSES:
+            t = add_tallies([p[(region, period, traffic)] for p in parts if (region, period, traffic) in p])
+            per_class[traffic].append(t)
             rows.append({"stage": directive.stage, "region": region, "period": period, "traffic": traffic,
-                         **_figures(w[g], not_served[g], infl[g])})
-    overall = {t: _figures(w[m], not_served[m], infl[m]) for t, m in (("platform", ~other), ("other", other))}
+                         **figures(t)})
+    overall = {t: figures(add_tallies(per_class[t])) for t in TRAFFIC_CLASSES}
     return pd.DataFrame(rows, columns=list(IMPACT_COLUMNS)), overall
+
+
+def stage_impact(baseline: pd.DataFrame, enforced: pd.DataFrame,
+                 directive: Directive) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """The cell table and the overall figures (:func:`combine_impact`) of two whole outcome tables."""
+    return combine_impact([impact_tallies(baseline, enforced, directive)], directive)
 
 
 def cell_impact(baseline: pd.DataFrame, enforced: pd.DataFrame, directive: Directive) -> pd.DataFrame:

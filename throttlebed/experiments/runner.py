@@ -44,6 +44,7 @@ from throttlebed.experiments.result import (
 )
 from throttlebed.experiments.scenario import Scenario
 from throttlebed.fileio import atomic_write_text, json_text, partial_dir, publish_dir, yaml_text
+from throttlebed.held import held
 from throttlebed.measurements import share_columns
 from throttlebed.memory import release_free_memory
 from throttlebed.timescale import TimeScale
@@ -158,7 +159,8 @@ def execute(scenario: Scenario, backend: Backend | str | None = None, *, seed: i
         base_day = _run_days(be, scenario, None, days, sessions, seed=seed, work=work, quiet=quiet)
         baseline = base_day.measurements
         timings["baseline_s"] = time.perf_counter() - t0
-        service = V.baseline_service(base_day.sessions)
+        base_outcomes = held(base_day.sessions)
+        service = None if base_outcomes is None else V.service_summary(base_outcomes.apply(V.service_counts))
         _check_baseline_service(service, tol.baseline_not_served, be.name)
 
         step("peaks and directive (Rules items 8-9)")
@@ -203,9 +205,14 @@ def execute(scenario: Scenario, backend: Backend | str | None = None, *, seed: i
                 lift = V.lift_summary(V.lift_recovery(baseline, enforced, lift_s, directions, tol,
                                                       source=source), lift_s, interval_s, tol)
             impact = impact_overall = None
-            if base_day.sessions is not None and enf_day.sessions is not None:
-                enf_day.sessions = share_columns(base_day.sessions, enf_day.sessions)
-                impact, impact_overall = I.stage_impact(base_day.sessions, enf_day.sessions, d)
+            if base_outcomes is not None and enf_day.sessions is not None:
+                if isinstance(base_day.sessions, pd.DataFrame) and isinstance(enf_day.sessions, pd.DataFrame):
+                    enf_day.sessions = share_columns(base_day.sessions, enf_day.sessions)
+                enf_outcomes = held(enf_day.sessions)
+                impact, impact_overall = I.combine_impact(
+                    base_outcomes.apply_with(enf_outcomes, I.impact_tallies, d), d)
+                enf_outcomes.release()
+                del enf_outcomes
             del enf_day  # its outcome table (17 M rows at full scale) is not kept past its impact
             release_free_memory()
             stages.append(StageResult(d.stage, d, enforced, cells, ctable, V.collateral_summary(ctable, tol),

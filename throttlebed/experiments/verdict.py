@@ -404,6 +404,25 @@ def overall_pass(cells: pd.DataFrame, collateral: dict[str, Any], lift: dict[str
 BASELINE_NOT_SERVED = ("abandoned", "dropped")  # a failed transfer already breaks an emulated run
 
 
+def service_counts(outcomes: pd.DataFrame) -> dict[str, float]:
+    """Load-model sessions of an outcome table, completed and not served (abandoned or dropped); the
+    counts of disjoint tables add up (:func:`service_summary`)."""
+    weight = outcomes["sessions"].to_numpy(float)  # load-model sessions a row stands for
+    status = outcomes["status"]  # categorical on both backends: isin works on its codes
+    return {"sessions": float(weight.sum()),
+            "completed": float(weight[status.isin(["completed"]).to_numpy(bool)].sum()),
+            "not_served": float(weight[status.isin(BASELINE_NOT_SERVED).to_numpy(bool)].sum())}
+
+
+def service_summary(counts: list[dict[str, float]]) -> dict[str, Any]:
+    """The baseline's service (:func:`baseline_service`) from the counts of the parts of its outcome table."""
+    total = {k: sum(c[k] for c in counts) for k in ("sessions", "completed", "not_served")}
+    ended = total["completed"] + total["not_served"]
+    return {"sessions": round(total["sessions"]), "completed": round(total["completed"]),
+            "not_served": round(total["not_served"]),
+            "share_not_served": total["not_served"] / ended if ended else 0.0}
+
+
 def baseline_service(outcomes: pd.DataFrame | None) -> dict[str, Any] | None:
     """How much of the load model the baseline carried: load-model sessions completed and not served.
 
@@ -413,12 +432,4 @@ def baseline_service(outcomes: pd.DataFrame | None) -> dict[str, Any] | None:
     that ended (completed or not served); sessions still running at the window's end (``cut``) are
     neither. None without an outcome table.
     """
-    if outcomes is None:
-        return None
-    weight = outcomes["sessions"].to_numpy(float)  # load-model sessions a row stands for
-    status = outcomes["status"]  # categorical on both backends: isin works on its codes
-    completed = float(weight[status.isin(["completed"]).to_numpy(bool)].sum())
-    not_served = float(weight[status.isin(BASELINE_NOT_SERVED).to_numpy(bool)].sum())
-    ended = completed + not_served
-    return {"sessions": round(float(weight.sum())), "completed": round(completed),
-            "not_served": round(not_served), "share_not_served": not_served / ended if ended else 0.0}
+    return None if outcomes is None else service_summary([service_counts(outcomes)])

@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from datetime import date
 from functools import partial
 
@@ -21,6 +22,7 @@ import pandas as pd
 from throttlebed.directive.regions import region_number
 from throttlebed.directive.schema import Directive
 from throttlebed.errors import InputError
+from throttlebed.measurements import empty_outcomes
 from throttlebed.memory import release_free_memory
 from throttlebed.sim.fluid import (
     UP_FRACTION,
@@ -124,7 +126,9 @@ def simulate_run(regions: Sequence[str], profile: LoadProfile, directive: Direct
     """Like :func:`simulate_day`, with what the meters saw (offered rate, saturated intervals).
 
     ``map_regions(fn, regions)`` runs ``fn`` on every region (any executor's ``map``; the results
-    in the order of ``regions``).
+    in the order of ``regions``). One with a ``held_map`` (a cluster's,
+    :class:`throttlebed.experiments.dask_cluster.ClusterMap`) keeps each region's outcome table where
+    it was made: ``sessions`` is then a :class:`throttlebed.held.HeldTable`.
     """
     regions = check_regions(regions)
     _check_rate_scale(rate_scale)
@@ -135,14 +139,31 @@ def simulate_run(regions: Sequence[str], profile: LoadProfile, directive: Direct
                    step_s=step_s, lift_s=lift_s)
     users = region_users(regions, profile)
     largest_first = sorted(regions, key=lambda r: -users[r])  # the longest tasks start first
-    done = dict(zip(largest_first, map_regions(task, largest_first), strict=True))
-    parts = [done[r] for r in regions]
-    del done
+    held_map = getattr(map_regions, "held_map", None)
+    outcomes = None
+    if held_map is not None:  # a cluster: each region's outcome table stays on its worker
+        parts, outcomes = held_map(task, regions, keep=region_outcomes, strip=without_outcomes,
+                                   submit_order=largest_first)
+    else:
+        done = dict(zip(largest_first, map_regions(task, largest_first), strict=True))
+        parts = [done[r] for r in regions]
+        del done
     run = assemble_run(parts, regions, day, 0.0, round(SECONDS_PER_DAY / sampling_interval_s),
                        sampling_interval_s)
     del parts
     release_free_memory()
-    return run
+    return run if outcomes is None else replace(run, sessions=outcomes)
+
+
+def region_outcomes(part: RegionFluid) -> pd.DataFrame:
+    """A region's session outcome table (what a cluster keeps on the region's worker)."""
+    return part.outcomes if part.outcomes is not None else empty_outcomes()
+
+
+def without_outcomes(part: RegionFluid) -> RegionFluid:
+    """A region's result without its outcome table and stepped sessions (what a cluster sends back);
+    ``part`` is left as it is."""
+    return replace(part, outcomes=None, stepped=None)
 
 
 def simulate_day(regions: Sequence[str], profile: LoadProfile, directive: Directive | None, seed: int,

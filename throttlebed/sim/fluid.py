@@ -60,6 +60,7 @@ from throttlebed.directive.periods import minute_of_day
 from throttlebed.directive.regions import region_codes
 from throttlebed.directive.schema import Directive
 from throttlebed.errors import InputError
+from throttlebed.held import HeldTable
 from throttlebed.measurements import (
     OUTCOME_COLUMNS,
     OUTCOME_STATUSES,
@@ -154,14 +155,15 @@ class FluidRun:
     every token the meter had for the interval (none lost to a full bucket, the bucket empty at
     its end): then the interval's mean is at least the cap and at most the cap plus one bucket.
     ``sessions``: the session outcome table (:data:`throttlebed.measurements.OUTCOME_COLUMNS`)
-    of every session starting in the window.
+    of every session starting in the window (on a cluster, a :class:`throttlebed.held.HeldTable` of
+    the regions' tables, each on its worker).
     """
 
     measurements: pd.DataFrame
     regions: list[str]
     offered_kbps: np.ndarray
     saturated: np.ndarray
-    sessions: pd.DataFrame
+    sessions: pd.DataFrame | HeldTable
 
 
 @dataclass
