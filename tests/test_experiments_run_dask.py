@@ -107,3 +107,12 @@ def test_spreading_needs_the_sim_backend_and_one_kind_of_cluster(tmp_path):
     res = run_cli("run", scenario, "--threads", "0", "--out", tmp_path / "o")
     assert res.code == 2 and "--threads" in res.err
     assert not (tmp_path / "o").exists()
+
+
+def test_a_scheduler_that_does_not_answer_is_an_error_of_the_argument(tmp_path):
+    scenario = small_scenario(tmp_path)
+    address = f"tcp://127.0.0.1:{_free_port()}"  # nothing listens there
+    res = run_cli("run", scenario, "--scheduler", address, "--out", tmp_path / "o")
+    assert res.code == 2, res.err
+    assert "--scheduler" in res.err and address in res.err and len(res.err.strip().splitlines()) == 1
+    assert not (tmp_path / "o").exists() and list(tmp_path.iterdir()) == [scenario]

@@ -3,7 +3,6 @@ cluster (what the workers keep does not come back; what is computed on it does, 
 
 from __future__ import annotations
 
-import logging
 import time
 
 import pandas as pd
@@ -52,13 +51,10 @@ def _strip(result: dict) -> dict:
 
 
 def test_tables_stay_on_the_workers_and_results_come_back_in_order():
-    from dask.distributed import Client, LocalCluster
+    from throttlebed.experiments.dask_cluster import WorkerTables, cluster_map
 
-    from throttlebed.experiments.dask_cluster import ClusterMap, WorkerTables
-
-    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
-                      silence_logs=logging.ERROR) as cluster, Client(cluster) as client:
-        cmap = ClusterMap(client)
+    with cluster_map(workers=2) as cmap:
+        client = cmap.client
         regions = ["KZ-75", "KZ-11", "KZ-62"]
         light, tables = cmap.held_map(_region_task, regions, keep=_keep, strip=_strip,
                                       submit_order=["KZ-62", "KZ-11", "KZ-75"])

@@ -75,8 +75,6 @@ def run(scenario_file: Path, backend: str | None, out_dir: Path | None, seed: in
         scheduler: str | None, threads: int | None) -> None:
     """Run a scenario: baseline, peaks, directive, enforcement, verdict and report."""
     from throttlebed.errors import InputError
-    from throttlebed.experiments import runner
-    from throttlebed.experiments.backends import get_backend
     from throttlebed.experiments.junit import check_junit_path
     from throttlebed.experiments.scenario import load_scenario
     from throttlebed.fileio import check_output_dir
@@ -102,6 +100,9 @@ def run(scenario_file: Path, backend: str | None, out_dir: Path | None, seed: in
             from throttlebed.experiments.dask_cluster import cluster_map
 
             map_regions = stack.enter_context(cluster_map(scheduler, workers or 2))
+        from throttlebed.experiments import runner  # imported while a cluster starts
+        from throttlebed.experiments.backends import get_backend
+
         step = stack.enter_context(_progress(quiet or as_json))
         be = get_backend(name, map_regions, threads)
         result, paths = runner.run(scenario, out, backend=be, seed=seed, step=step, quiet=quiet,

@@ -11,34 +11,62 @@ One run: each region's session outcomes stay on its worker (:class:`WorkerTables
 
 from __future__ import annotations
 
+import concurrent.futures
 import logging
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
+import dask
 from dask.distributed import Client, Future, LocalCluster, as_completed
 
+from throttlebed.errors import InputError
 from throttlebed.held import HeldTable
 
 Row = dict[str, Any]
 
 
+CONNECT_TIMEOUT_S = 10  # an address where no scheduler answers within this is an error of --scheduler
+WORKER_PRELOAD = ["throttlebed.sim.backend"]  # what a region's task imports, loaded as a worker starts
+# Dask starts its workers with MALLOC_TRIM_THRESHOLD_=65536, which turns off glibc's adaptive mmap
+# threshold: every large numpy array is then a fresh mmap, and a region's day took 1.4-1.6x as long
+# in a worker as in this process (national day at users_scale 0.3: 3.9 s against 2.4-2.6 s). The
+# region tasks give their memory back themselves (throttlebed.memory.release_free_memory).
+LOCAL_WORKER_CONFIG = {"distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None}
+
+
+def _start(scheduler: str | None, workers: int) -> tuple[Client, LocalCluster | None]:
+    """A client of the cluster at ``scheduler``, or of a new LocalCluster of ``workers`` processes."""
+    if scheduler:
+        try:
+            return Client(scheduler, timeout=CONNECT_TIMEOUT_S), None
+        except OSError as e:
+            raise InputError(f"no Dask scheduler answered at {scheduler} within {CONNECT_TIMEOUT_S} s ({e})",
+                             where="--scheduler") from None
+    with dask.config.set(LOCAL_WORKER_CONFIG):
+        cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
+                               dashboard_address=None, silence_logs=logging.ERROR, preload=WORKER_PRELOAD)
+    try:
+        return Client(cluster), cluster
+    except BaseException:
+        cluster.close()
+        raise
+
+
 @contextmanager
 def _client(scheduler: str | None, workers: int) -> Iterator[Client]:
     """A client of the cluster at ``scheduler``, or of a LocalCluster of ``workers`` processes."""
-    cluster = None
-    if scheduler:
-        client = Client(scheduler)
-    else:
-        cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                               dashboard_address=None, silence_logs=logging.ERROR)
-        client = Client(cluster)
+    client, cluster = _start(scheduler, workers)
     try:
         yield client
     finally:
-        client.close()
-        if cluster is not None:
-            cluster.close()
+        _stop(client, cluster)
+
+
+def _stop(client: Client, cluster: LocalCluster | None) -> None:
+    client.close()
+    if cluster is not None:
+        cluster.close()
 
 
 class WorkerTables:
@@ -74,10 +102,20 @@ class WorkerTables:
 
 class ClusterMap:
     """``map(fn, items)`` with each item a task on the cluster, results in order; a task that fails
-    raises here (a run needs every region)."""
+    raises here (a run needs every region).
 
-    def __init__(self, client: Client):
-        self.client = client
+    The cluster is started (or reached) on a thread of its own, so that this process goes on (a run
+    imports its libraries meanwhile, on one core, while the workers start and import theirs on the
+    others); the first map waits for it.
+    """
+
+    def __init__(self, starting: concurrent.futures.Future):
+        self._starting = starting
+
+    @property
+    def client(self) -> Client:
+        """The cluster's client, once it is up (a failure to start raises here)."""
+        return self._starting.result()[0]
 
     def __call__(self, fn: Callable[[Any], Any], items: Iterable[Any]) -> list:
         return self.client.gather(self.client.map(fn, list(items), pure=False))
@@ -90,14 +128,15 @@ class ClusterMap:
         ``strip`` must not change its argument (``keep`` may run after it). ``submit_order``: the
         items in the order to start them (the longest first); both results follow ``items``.
         """
+        client = self.client
         order = list(submit_order) if submit_order is not None else list(items)
-        futures = dict(zip(order, self.client.map(fn, order, pure=False), strict=True))
+        futures = dict(zip(order, client.map(fn, order, pure=False), strict=True))
         done = [futures[i] for i in items]
-        kept = [self.client.submit(keep, f, pure=False) for f in done]
-        light = self.client.gather([self.client.submit(strip, f, pure=False) for f in done])
+        kept = [client.submit(keep, f, pure=False) for f in done]
+        light = client.gather([client.submit(strip, f, pure=False) for f in done])
         for f in done:
             f.release()
-        return light, WorkerTables(self.client, kept)
+        return light, WorkerTables(client, kept)
 
 
 @contextmanager
@@ -105,10 +144,18 @@ def cluster_map(scheduler: str | None = None, workers: int = 2) -> Iterator[Clus
     """A :class:`ClusterMap` of the cluster at ``scheduler`` (or of a LocalCluster of ``workers``).
 
     Used to spread the regions of one run; the cluster stays up for every map of the ``with`` block
-    (baseline and enforced days), and with it the tables kept on its workers.
+    (baseline and enforced days), and with it the tables kept on its workers. It is started here in
+    the background: a scheduler that does not answer is reported by the first map (an
+    :class:`InputError` naming ``--scheduler``).
     """
-    with _client(scheduler, workers) as client:
-        yield ClusterMap(client)
+    pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="throttlebed-dask-start")
+    starting = pool.submit(_start, scheduler, workers)
+    pool.shutdown(wait=False)
+    try:
+        yield ClusterMap(starting)
+    finally:
+        if starting.exception() is None:  # waits for the start to end; a failed start has nothing up
+            _stop(*starting.result())
 
 
 def map_points(fn: Callable[..., Row], points: Sequence[tuple[Any, ...]], *, scheduler: str | None = None,

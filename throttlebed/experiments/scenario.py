@@ -19,7 +19,7 @@ from throttlebed.directive.periods import PeriodSet
 from throttlebed.directive.regions import is_region, region_codes
 from throttlebed.directive.schema import Stage
 from throttlebed.errors import InputError
-from throttlebed.experiments.verdict import Tolerances
+from throttlebed.experiments.tolerances import Tolerances
 from throttlebed.sim.load import LoadProfile, expected_sessions_per_day
 from throttlebed.timescale import MAX_TIME_SCALE, check_time_scale
 from throttlebed.validation import model_from_data, read_yaml

@@ -56,7 +56,6 @@ from __future__ import annotations
 
 import math
 import warnings
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -67,6 +66,7 @@ from throttlebed.directive.cap_table import NO_ROW
 from throttlebed.directive.periods import MINUTES_PER_DAY
 from throttlebed.directive.schema import Directive
 from throttlebed.directive.statistics import directed_samples
+from throttlebed.experiments.tolerances import Tolerances
 
 CELL_COLUMNS = (
     "stage", "region", "period", "direction", "peak_kbps", "cap_kbps", "limit_kbps", "samples",
@@ -76,21 +76,6 @@ CELL_COLUMNS = (
     "no_samples", "demand_run_samples", "transient_demand", "pass", "ks_statistic", "ks_pvalue",
     "mean_change", "detectable",
 )
-
-
-@dataclass(frozen=True)
-class Tolerances:
-    """How strictly a run is judged."""
-
-    over_cap: float = 0.02  # fraction of the cap a sample may exceed it by and still hold
-    reduction_pp: float = 2.0  # allowed |achieved - target| reduction, percentage points
-    collateral: float = 0.05  # allowed relative drop of the mean of non-platform traffic
-    alpha: float = 0.05  # significance level of the differentiation test
-    boundary_guard_s: float = 0.0  # seconds around a period's start and end not judged
-    burst_allowance: float = 0.0  # fraction of the cap a full meter bucket adds to one interval
-    sustained_samples: int = 3  # consecutive samples above the limit that make the demand sustained
-    lift_recovery: float = 0.05  # after a lift, allowed relative shortfall against the baseline
-    baseline_not_served: float = 0.05  # share of baseline sessions left not served before a run fails
 
 
 def select(df: pd.DataFrame, *, traffic: str | None = "platform", direction: str | None = "down",
