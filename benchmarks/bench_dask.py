@@ -1,6 +1,7 @@
 """Benchmark: one national-day run spread over a local Dask cluster, 2 workers against 1.
 
-Run: ``.venv/bin/python benchmarks/bench_dask.py [--users-scale 0.5] [--repeat 3] [--no-write]``.
+Run: ``.venv/bin/python benchmarks/bench_dask.py [--users-scale 1.0] [--repeat 3] [--no-write]``
+(default: the full national day, the size a run is spread over a cluster for).
 Times the whole ``throttlebed run national-day.yaml --workers N`` process (cluster start, baseline,
 stage 50, outputs) with N = 1 and N = 2, in turn, and reports the median of each and the median
 of the pairwise ratios as ``dask_two_worker_speedup``. ``dask_two_worker_sim_speedup`` is the
@@ -42,7 +43,7 @@ def timed(args: list[str], out: Path) -> tuple[float, float]:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--users-scale", type=float, default=0.5)
+    ap.add_argument("--users-scale", type=float, default=1.0)
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--no-write", action="store_true")
     args = ap.parse_args()
