@@ -144,6 +144,7 @@ def execute(scenario: Scenario, backend: Backend | str | None = None, *, seed: i
     own_tmp = work_dir is None
     work = Path(tempfile.mkdtemp(prefix="throttlebed-run-")) if own_tmp else work_dir
     replay = None
+    base_outcomes = None
     try:
         sessions = None
         if demand is not None:
@@ -218,6 +219,8 @@ def execute(scenario: Scenario, backend: Backend | str | None = None, *, seed: i
             stages.append(StageResult(d.stage, d, enforced, cells, ctable, V.collateral_summary(ctable, tol),
                                       lift, impact, impact_overall))
     finally:
+        if base_outcomes is not None:  # on a cluster: its workers let the baseline's outcomes go
+            base_outcomes.release()
         if own_tmp:
             shutil.rmtree(work, ignore_errors=True)
     return RunResult(scenario, be.name, seed, be.time_scale(scenario), be.rate_scale(scenario),
