@@ -154,13 +154,18 @@ def test_fluid_user_abandons_after_patience():
     assert enf["given_up_s"].iloc[0] == pytest.approx(180.5)  # unconstrained end 130.5 + 50
 
 
+def _evening(regions: list[str], users_scale: float, seed: int, start_h: int, end_h: int):
+    """Sessions of an evening window, the fluid model's arguments for it, and its baseline run."""
+    profile = LoadProfile(users_scale=users_scale)
+    start_s, end_s = start_h * 3600.0, end_h * 3600.0
+    sessions = generate_sessions(regions, profile, np.random.default_rng(seed), start_s, end_s)
+    kw = {"start_s": start_s, "end_s": end_s, "sampling_interval_s": 60.0, "patience_s": profile.patience_s}
+    return sessions, kw, run_fluid(sessions, regions, None, DAY, **kw)
+
+
 def test_stage_90_slows_platform_sessions_and_not_other_traffic():
     regions = ["KZ-75"]
-    profile = LoadProfile(users_scale=0.02)
-    sessions = generate_sessions(regions, profile, np.random.default_rng(3), 18 * 3600.0, 22 * 3600.0)
-    kw = {"start_s": 18 * 3600.0, "end_s": 22 * 3600.0, "sampling_interval_s": 60.0,
-          "patience_s": profile.patience_s}
-    base = run_fluid(sessions, regions, None, DAY, **kw)
+    sessions, kw, base = _evening(regions, 0.02, 3, 18, 22)
     m = base.measurements
     peak = m.loc[(m["traffic"] == "platform") & (m["direction"] == "down"), "kbps"].max()
     d = Directive(platform="P", stage=90, rows=[
@@ -207,11 +212,7 @@ def test_enforced_table_shares_the_baseline_columns_it_equals():
 def _three_region_day() -> tuple[pd.DataFrame, pd.DataFrame, Directive]:
     """Baseline and stage-50 outcome tables of three regions' evening, load-model weights 1-4."""
     regions = ["KZ-75", "KZ-62", "KZ-11"]
-    profile = LoadProfile(users_scale=0.01)
-    sessions = generate_sessions(regions, profile, np.random.default_rng(5), 18 * 3600.0, 21 * 3600.0)
-    kw = {"start_s": 18 * 3600.0, "end_s": 21 * 3600.0, "sampling_interval_s": 60.0,
-          "patience_s": profile.patience_s}
-    base = run_fluid(sessions, regions, None, DAY, **kw)
+    sessions, kw, base = _evening(regions, 0.01, 5, 18, 21)
     m = base.measurements
     down = m[(m["traffic"] == "platform") & (m["direction"] == "down")]
     rows = [{"region": r, "period": p, "peak_kbps": float(peak), "cap_kbps": max(1, int(peak * 0.5))}
