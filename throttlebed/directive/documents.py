@@ -341,11 +341,12 @@ def to_docx(blocks: list[Block], *, lang: str, title: str) -> bytes:
             table = doc.add_table(rows=1 + len(b.rows), cols=len(b.header))
             table.style = "Table Grid"
             table.alignment = WD_TABLE_ALIGNMENT.CENTER
-            for j, cell in enumerate(b.header):
-                add_runs(table.rows[0].cells[j].paragraphs[0], cell)
-            for i, row in enumerate(b.rows, start=1):
-                for j, cell in enumerate(row):
-                    par = table.rows[i].cells[j].paragraphs[0]
+            rows = list(table.rows)  # python-docx walks the table for each row or cell asked by index
+            for target, cell in zip(rows[0].cells, b.header, strict=True):
+                add_runs(target.paragraphs[0], cell)
+            for target_row, row in zip(rows[1:], b.rows, strict=True):
+                for j, (target, cell) in enumerate(zip(target_row.cells, row, strict=True)):
+                    par = target.paragraphs[0]
                     if j + 1 == b.numeric_col:
                         par.alignment = WD_ALIGN_PARAGRAPH.RIGHT
                     add_runs(par, cell)
