@@ -3,6 +3,8 @@ cluster (what the workers keep does not come back; what is computed on it does, 
 
 from __future__ import annotations
 
+import os
+import sys
 import time
 
 import pandas as pd
@@ -55,6 +57,9 @@ def test_tables_stay_on_the_workers_and_results_come_back_in_order():
 
     with cluster_map(workers=2) as cmap:
         client = cmap.client
+        client.wait_for_workers(2)
+        # the workers run as the region tasks need: no Dask malloc trim threshold, the sim imported
+        assert list(client.run(_worker_setup).values()) == [(None, True), (None, True)]
         regions = ["KZ-75", "KZ-11", "KZ-62"]
         light, tables = cmap.held_map(_region_task, regions, keep=_keep, strip=_strip,
                                       submit_order=["KZ-62", "KZ-11", "KZ-75"])
@@ -78,6 +83,10 @@ def test_tables_stay_on_the_workers_and_results_come_back_in_order():
                 break
             time.sleep(0.05)
         assert left == []
+
+
+def _worker_setup() -> tuple[str | None, bool]:
+    return os.environ.get("MALLOC_TRIM_THRESHOLD_"), "throttlebed.sim.backend" in sys.modules
 
 
 def _known(dask_scheduler, keys: list) -> list:
