@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import logging
+import os
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -32,7 +33,23 @@ WORKER_PRELOAD = ["throttlebed.sim.backend"]  # what a region's task imports, lo
 # threshold: every large numpy array is then a fresh mmap, and a region's day took 1.4-1.6x as long
 # in a worker as in this process (national day at users_scale 0.3: 3.9 s against 2.4-2.6 s). The
 # region tasks give their memory back themselves (throttlebed.memory.release_free_memory).
-LOCAL_WORKER_CONFIG = {"distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None}
+# A nanny also copies that variable into its own process's os.environ, where every worker spawned
+# later inherits it: a cluster started earlier in this process (by a user, a test) leaves it behind,
+# so it is hidden while the local cluster's workers start.
+MALLOC_TRIM = "MALLOC_TRIM_THRESHOLD_"
+LOCAL_WORKER_CONFIG = {f"distributed.nanny.pre-spawn-environ.{MALLOC_TRIM}": None}
+
+
+@contextmanager
+def _environ_without(name: str) -> Iterator[None]:
+    """``name`` out of this process's environment for the ``with`` block (children started in it do
+    not inherit it), then back as it was."""
+    saved = os.environ.pop(name, None)
+    try:
+        yield
+    finally:
+        if saved is not None:
+            os.environ[name] = saved
 
 
 def _start(scheduler: str | None, workers: int) -> tuple[Client, LocalCluster | None]:
@@ -43,7 +60,7 @@ def _start(scheduler: str | None, workers: int) -> tuple[Client, LocalCluster | 
         except OSError as e:
             raise InputError(f"no Dask scheduler answered at {scheduler} within {CONNECT_TIMEOUT_S} s ({e})",
                              where="--scheduler") from None
-    with dask.config.set(LOCAL_WORKER_CONFIG):
+    with dask.config.set(LOCAL_WORKER_CONFIG), _environ_without(MALLOC_TRIM):
         cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
                                dashboard_address=None, silence_logs=logging.ERROR, preload=WORKER_PRELOAD)
     try:
