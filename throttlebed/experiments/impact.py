@@ -36,6 +36,7 @@ import pandas as pd
 from throttlebed.directive.periods import MINUTES_PER_DAY
 from throttlebed.directive.schema import Directive
 from throttlebed.experiments.verdict import records
+from throttlebed.held import HeldTable, held
 
 AFFECTED_INFLATION = 1.1  # a session at least 10% slower than in the baseline is affected
 SLOWED_INFLATION = 2.0
@@ -301,10 +302,11 @@ def combine_impact(parts: list[dict[CellKey, Tally]],
     return pd.DataFrame(rows, columns=list(IMPACT_COLUMNS)), overall
 
 
-def stage_impact(baseline: pd.DataFrame, enforced: pd.DataFrame,
+def stage_impact(baseline: pd.DataFrame | HeldTable, enforced: pd.DataFrame | HeldTable,
                  directive: Directive) -> tuple[pd.DataFrame, dict[str, Any]]:
-    """The cell table and the overall figures (:func:`combine_impact`) of two whole outcome tables."""
-    return combine_impact([impact_tallies(baseline, enforced, directive)], directive)
+    """The cell table and the overall figures (:func:`combine_impact`) of two outcome tables, whole or
+    held in parts split alike (tallied where the parts are)."""
+    return combine_impact(held(baseline).apply_with(held(enforced), impact_tallies, directive), directive)
 
 
 def cell_impact(baseline: pd.DataFrame, enforced: pd.DataFrame, directive: Directive) -> pd.DataFrame:

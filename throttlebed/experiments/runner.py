@@ -161,7 +161,7 @@ def execute(scenario: Scenario, backend: Backend | str | None = None, *, seed: i
         baseline = base_day.measurements
         timings["baseline_s"] = time.perf_counter() - t0
         base_outcomes = held(base_day.sessions)
-        service = None if base_outcomes is None else V.service_summary(base_outcomes.apply(V.service_counts))
+        service = V.baseline_service(base_outcomes)
         _check_baseline_service(service, tol.baseline_not_served, be.name)
 
         step("peaks and directive (Rules items 8-9)")
@@ -210,8 +210,7 @@ def execute(scenario: Scenario, backend: Backend | str | None = None, *, seed: i
                 if isinstance(base_day.sessions, pd.DataFrame) and isinstance(enf_day.sessions, pd.DataFrame):
                     enf_day.sessions = share_columns(base_day.sessions, enf_day.sessions)
                 enf_outcomes = held(enf_day.sessions)
-                impact, impact_overall = I.combine_impact(
-                    base_outcomes.apply_with(enf_outcomes, I.impact_tallies, d), d)
+                impact, impact_overall = I.stage_impact(base_outcomes, enf_outcomes, d)
                 enf_outcomes.release()
                 del enf_outcomes
             del enf_day  # its outcome table (17 M rows at full scale) is not kept past its impact

@@ -67,6 +67,7 @@ from throttlebed.directive.periods import MINUTES_PER_DAY
 from throttlebed.directive.schema import Directive
 from throttlebed.directive.statistics import directed_samples
 from throttlebed.experiments.tolerances import Tolerances
+from throttlebed.held import HeldTable, held
 
 CELL_COLUMNS = (
     "stage", "region", "period", "direction", "peak_kbps", "cap_kbps", "limit_kbps", "samples",
@@ -408,13 +409,14 @@ def service_summary(counts: list[dict[str, float]]) -> dict[str, Any]:
             "share_not_served": total["not_served"] / ended if ended else 0.0}
 
 
-def baseline_service(outcomes: pd.DataFrame | None) -> dict[str, Any] | None:
+def baseline_service(outcomes: pd.DataFrame | HeldTable | None) -> dict[str, Any] | None:
     """How much of the load model the baseline carried: load-model sessions completed and not served.
 
     Without a directive nothing should keep a session from completing; sessions abandoned or
     dropped in a baseline say the testbed could not carry the load (an emulation running behind
     real time), and peaks taken from it are too low. ``share_not_served`` is over the sessions
     that ended (completed or not served); sessions still running at the window's end (``cut``) are
-    neither. None without an outcome table.
+    neither. None without an outcome table. The table may be held in parts (counted where they are).
     """
-    return None if outcomes is None else service_summary([service_counts(outcomes)])
+    parts = held(outcomes)
+    return None if parts is None else service_summary(parts.apply(service_counts))
