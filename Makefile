@@ -46,7 +46,8 @@ bench: setup
 	$(BIN)/python benchmarks/bench_sim.py --sessions 1e5 1e6
 	$(BIN)/python benchmarks/bench_run.py
 	$(BIN)/python benchmarks/bench_national.py
-	$(BIN)/python benchmarks/bench_dask.py --users-scale 0.3
+	$(BIN)/python benchmarks/bench_dask.py --users-scale 1.0 --repeat 3
+	$(BIN)/python benchmarks/bench_worker_malloc.py
 	$(BIN)/python benchmarks/bench_nspy.py
 	@if [ "$$(id -u)" = "0" ]; then \
 	  $(BIN)/python benchmarks/bench_controller.py && $(BIN)/python benchmarks/bench_emulation.py \
