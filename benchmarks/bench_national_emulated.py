@@ -2,7 +2,7 @@
 
 Run (root): ``.venv/bin/python benchmarks/bench_national_emulated.py [--no-write]``.
 
-Runs the shipped ``national-emulated.yaml`` (20 regions, 19:00-21:00 compressed 80x, stage 50) as
+Runs the shipped ``national-emulated.yaml`` (20 regions, 19:00-21:00 compressed 40x, stage 50) as
 ``throttlebed run --backend mininet`` (real Open vSwitch, os-ken, TCP and UDP between namespaces)
 and as ``--backend sim``, then ``throttlebed compare`` on the two verdicts. Figures: the mininet
 run's wall time (the whole process: network, controller, baseline and enforced phases, outputs),
