@@ -30,6 +30,7 @@ from throttlebed.directive.regions import get_region
 from throttlebed.directive.schema import Directive
 from throttlebed.errors import InputError
 from throttlebed.fileio import atomic_write_bytes, atomic_write_text
+from throttlebed.template_cache import template_cache
 
 LANGS = ("kk", "ru", "en")
 FORMATS = ("md", "html", "docx")
@@ -159,6 +160,7 @@ def _env() -> jinja2.Environment:
         trim_blocks=True,
         lstrip_blocks=True,
         keep_trailing_newline=True,
+        bytecode_cache=template_cache(),
     )
 
 

@@ -29,6 +29,7 @@ from throttlebed.experiments.draw_pool import Drawings
 from throttlebed.experiments.result import RunResult, cell_records
 from throttlebed.experiments.verdict import directed
 from throttlebed.fileio import atomic_write_bytes, atomic_write_text
+from throttlebed.template_cache import template_cache
 
 STAGE_COLOURS = {10: "#1f77b4", 50: "#ff7f0e", 90: "#d62728"}
 PLOT_DPI = 90
@@ -264,7 +265,8 @@ def render_report(r: RunResult, verdict: dict[str, Any], out_dir: Path,
         if name.endswith(".html"):
             appendix3 = content
     env = Environment(loader=PackageLoader("throttlebed", "templates/report"),
-                      autoescape=select_autoescape(["html", "j2"]), trim_blocks=True, lstrip_blocks=True)
+                      autoescape=select_autoescape(["html", "j2"]), trim_blocks=True, lstrip_blocks=True,
+                      bytecode_cache=template_cache())
     env.filters["num"] = lambda v, nd=0: "" if v is None else f"{v:,.{nd}f}"
     env.filters["pct"] = _pct
     html = env.get_template("report.html.j2").render(
