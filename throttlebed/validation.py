@@ -30,15 +30,31 @@ def read_text(path: str | Path) -> str:
         raise InputError("not a UTF-8 text file", source=str(p)) from None
 
 
+class _Loader(yaml.SafeLoader):
+    """YAML's safe loader, whose impossible dates (2026-02-30) are errors at their line."""
+
+    def construct_yaml_timestamp(self, node: yaml.Node) -> Any:
+        try:
+            return super().construct_yaml_timestamp(node)
+        except ValueError as e:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"{node.value} is not a date or time ({e})", node.start_mark) from None
+
+
+_Loader.add_constructor("tag:yaml.org,2002:timestamp", _Loader.construct_yaml_timestamp)
+
+
 def parse_yaml(text: str, source: str | None = None) -> Any:
     """Parse YAML (JSON is YAML); a syntax error names the line."""
     try:
-        return yaml.safe_load(text)
+        return yaml.load(text, Loader=_Loader)  # a safe loader: plain data only
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f"line {mark.line + 1}" if mark else None
         reason = getattr(e, "problem", None) or "not valid YAML or JSON"
         raise InputError(str(reason), source=source, where=where) from None
+    except RecursionError:
+        raise InputError("nested too deeply to read", source=source) from None
 
 
 def read_yaml(path: str | Path) -> Any:
@@ -52,6 +68,8 @@ def read_json(path: str | Path) -> Any:
         return json.loads(read_text(path))
     except json.JSONDecodeError as e:
         raise InputError(f"not valid JSON: {e.msg}", source=str(path), where=f"line {e.lineno}") from None
+    except RecursionError:
+        raise InputError("nested too deeply to read", source=str(path)) from None
 
 
 def _format_loc(loc: tuple[Any, ...]) -> str:
