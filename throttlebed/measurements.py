@@ -36,29 +36,60 @@ def _suffix(path: Path) -> str:
     return suffix
 
 
+# a UTC offset (or Z) after a time of day: 10:00+06:00, 10:00:00.5Z, 10:00-0300
+_OFFSET_AT_END = r"\d{2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?\s*(?:Z|[+-]\d{2}(?::?\d{2})?)$"
+
+
+def _local(parsed: pd.Series) -> pd.Series:
+    """Aware times as local Kazakh time (UTC+5), naive; naive times as they are."""
+    if getattr(parsed.dt, "tz", None) is not None:
+        return (parsed.dt.tz_convert("UTC") + KZ_UTC_OFFSET).dt.tz_localize(None)
+    return parsed
+
+
+def _parse_iso(text: pd.Series) -> pd.Series:
+    """ISO date-times as local naive times; unreadable ones NaT. Times with different offsets, or
+    with and without one, are each read on their own (pandas refuses to mix them in one column)."""
+    try:
+        return _local(pd.to_datetime(text, format="ISO8601", errors="coerce", utc=False))
+    except ValueError:
+        aware = text.str.contains(_OFFSET_AT_END, regex=True, na=False).to_numpy(bool)
+        out = pd.Series(pd.NaT, index=text.index, dtype="datetime64[ns]")
+        try:
+            out[~aware] = pd.to_datetime(text[~aware], format="ISO8601", errors="coerce")
+        except ValueError:  # an offset the pattern does not know: the row is not an ISO time
+            return out
+        out[aware] = _local(pd.to_datetime(text[aware], format="ISO8601", errors="coerce", utc=True))
+        return out
+
+
 def _to_local_naive(values: pd.Series, source: str) -> pd.Series:
     """Parse ISO times; aware ones are converted to UTC+5; the first bad row is an error."""
-    if pd.api.types.is_datetime64_any_dtype(values):
-        parsed = values
-    else:
-        text = values.astype("string")
-        parsed = pd.to_datetime(text, format="ISO8601", errors="coerce", utc=False)
-        if parsed.dtype == object:  # mixed offsets: normalise each through UTC
-            parsed = pd.to_datetime(text, format="ISO8601", errors="coerce", utc=True)
-        bad = parsed.isna()
-        if bad.any():
-            i = int(np.flatnonzero(bad.to_numpy())[0])
-            raise InputError(
-                f"not an ISO date-time: {values.iloc[i]!r}", source=source, where=f"row {i + 1}.time"
-            )
-    if getattr(parsed.dt, "tz", None) is not None:
-        parsed = (parsed.dt.tz_convert("UTC") + KZ_UTC_OFFSET).dt.tz_localize(None)
+    parsed = _local(values) if pd.api.types.is_datetime64_any_dtype(values) else _parse_iso(
+        values.astype("string"))
+    i = _first_bad(parsed.isna())
+    if i is not None:
+        raise InputError(f"not an ISO date-time: {values.iloc[i]!r}", source=source,
+                         where=f"row {i + 1}.time")
+    i = _first_bad((parsed < pd.Timestamp.min) | (parsed > pd.Timestamp.max))
+    if i is not None:
+        raise InputError(f"{values.iloc[i]!s} is out of range (years {pd.Timestamp.min.year + 1}-"
+                         f"{pd.Timestamp.max.year - 1})", source=source, where=f"row {i + 1}.time")
     return parsed.astype("datetime64[ns]")
 
 
 def _first_bad(mask: pd.Series | np.ndarray) -> int | None:
     idx = np.flatnonzero(np.asarray(mask))
     return int(idx[0]) if len(idx) else None
+
+
+def _booleans(values: pd.Series) -> np.ndarray:
+    """Where a column holds true/false rather than numbers (a Parquet boolean column, say)."""
+    if pd.api.types.is_bool_dtype(values):
+        return np.ones(len(values), dtype=bool)
+    if values.dtype == object:
+        return values.map(lambda v: isinstance(v, bool | np.bool_)).to_numpy(bool)
+    return np.zeros(len(values), dtype=bool)
 
 
 def validate_measurements(df: pd.DataFrame, source: str = "<table>") -> pd.DataFrame:
@@ -74,10 +105,13 @@ def validate_measurements(df: pd.DataFrame, source: str = "<table>") -> pd.DataF
         raise InputError(f"unknown region {region.iloc[i]!r}", source=source,
                          where=f"row {i + 1}.region")
     out["region"] = region.astype(str)
-    kbps = pd.to_numeric(df["kbps"].reset_index(drop=True), errors="coerce").astype(float)
-    i = _first_bad(~np.isfinite(kbps.to_numpy()) | (kbps.to_numpy() < 0))
+    raw = df["kbps"].reset_index(drop=True)
+    kbps = pd.to_numeric(raw, errors="coerce").astype(float)
+    i = _first_bad(~np.isfinite(kbps.to_numpy()) | (kbps.to_numpy() < 0) | _booleans(raw))
     if i is not None:
-        raise InputError(f"kbps must be a number >= 0, got {df['kbps'].iloc[i]!r}", source=source,
+        value = raw.iloc[i]
+        shown = repr(value) if isinstance(value, str) else str(value)
+        raise InputError(f"kbps must be a number >= 0, got {shown}", source=source,
                          where=f"row {i + 1}.kbps")
     out["kbps"] = kbps
     for col, allowed in (("direction", DIRECTIONS), ("traffic", TRAFFIC_KINDS)):
@@ -97,6 +131,8 @@ def read_measurements(path: str | Path) -> pd.DataFrame:
     """Read and validate a measurement table from CSV or Parquet."""
     p = Path(path)
     suffix = _suffix(p)
+    if p.is_dir():
+        raise InputError("is a directory, not a table file", source=str(p))
     if not p.is_file():
         raise InputError("no such file", source=str(p))
     try:
@@ -109,7 +145,24 @@ def read_measurements(path: str | Path) -> pd.DataFrame:
         raise InputError(f"cannot read table: {reason}", source=str(p)) from None
     if df.empty:
         raise InputError("the table has no rows", source=str(p))
-    return validate_measurements(df, source=str(p))
+    table = validate_measurements(df, source=str(p))
+    _check_one_sample_each(table, str(p))
+    return table
+
+
+def _check_one_sample_each(table: pd.DataFrame, source: str) -> None:
+    """A time, region (and direction, traffic, source where given) is sampled once: a second row
+    for it is an error naming both rows, whether it repeats the value or contradicts it."""
+    key = ["time", "region", *(c for c in OPTIONAL_COLUMNS if c in table.columns)]
+    again = _first_bad(table.duplicated(key, keep="first"))
+    if again is None:
+        return
+    row = table.iloc[again]
+    first = _first_bad((table[key] == row[key]).all(axis=1))
+    what = " ".join(str(row[c]) for c in key[2:])
+    raise InputError(f"a second sample of {row['region']} at {row['time'].isoformat()}"
+                     + (f" ({what})" if what else "") + f"; the first is row {first + 1}",
+                     source=source, where=f"row {again + 1}")
 
 
 def write_measurements(df: pd.DataFrame, path: str | Path) -> Path:
