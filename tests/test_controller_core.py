@@ -202,7 +202,7 @@ def test_a_read_of_an_earlier_connection_is_ignored():
 
 
 @pytest.mark.parametrize(("cap", "rate_scale", "burst_s", "message"), [
-    (10_000_000_000, 1.0, 1.0, "above OpenFlow's limit 4294967295"),
+    (4_294_967_295, 2.0, 1.0, "above OpenFlow's limit 4294967295"),
     (3_000_000_000, 1.0, 2.0, "burst of 6000000000 kbit"),
     (0, 1.0, 1.0, "a cap of 0 kbit/s cannot be enforced"),
     (1, 0.1, 1.0, "rounds to 0"),

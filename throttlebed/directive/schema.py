@@ -72,13 +72,17 @@ class PeakMethod(_Model):
     units: Literal["kbit/s"] = "kbit/s"
 
 
+CAP_KBPS_MAX = 2**32 - 1  # the largest rate an OpenFlow meter band carries (a 32-bit field of kbit/s)
+
+
 class DirectiveRow(_Model):
     """One row of the Appendix 3 table."""
 
     region: str = Field(description="ISO 3166-2 code of the regional object, e.g. KZ-75")
     period: str = Field(description="period of the day, local time, HH:MM-HH:MM, half-open")
     peak_kbps: float = Field(ge=0, description="highest measured value of the cell (item 8)")
-    cap_kbps: StrictInt = Field(ge=0, description="upper limit of throughput, kbit/s (item 9)")
+    cap_kbps: StrictInt = Field(ge=0, le=CAP_KBPS_MAX,
+                                description="upper limit of throughput, kbit/s (item 9)")
     direction: RowDirection | None = Field(
         None, description="traffic the cap holds: down, up, or sum (both directions together on one "
                           "meter); absent: each direction separately at this cap")
