@@ -94,8 +94,9 @@ def replay_days(demand: Demand, backend: str, day: date | None, directive: Direc
     """Every day on sim; on mininet ``day`` or the peak day."""
     if day is not None:
         if day not in demand.days:
-            raise InputError(f"{day.isoformat()} is not a day of the statistics "
-                             f"({demand.days[0].isoformat()}..{demand.days[-1].isoformat()})", where="day")
+            raise InputError(f"{day.isoformat()} is not a day of the statistics {demand.source} "
+                             f"({demand.days[0].isoformat()}..{demand.days[-1].isoformat()})",
+                             where="demand.day")
         return [day]
     if backend == "sim":
         return list(demand.days)
@@ -113,7 +114,10 @@ def replay_sessions(demand: Demand, day: date, regions: list[str], profile: Load
     kbps = target.target_kbps.copy()
     kbps[:, :first] = np.nan
     kbps[:, last:] = np.nan
-    return fit_sessions(replace(target, target_kbps=kbps), profile, seed)
+    try:
+        return fit_sessions(replace(target, target_kbps=kbps), profile, seed)
+    except InputError as e:
+        raise e.located(demand.source) from None
 
 
 def replay_errors(demand: Demand, baseline: pd.DataFrame, days: list[date], regions: list[str],

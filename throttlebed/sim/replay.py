@@ -39,6 +39,7 @@ FIT_DAMPING = 0.7  # each round corrects this power of target / produced (a full
 MAX_SPAN_INTERVALS = 0.5  # drawn sizes last at most half an interval at the access rate (less spill)
 MIN_PEAK_SHARE = 0.05
 _FIT_CLIP = (0.5, 2.0)
+MAX_REPLAYED_SESSIONS_PER_DAY = 20_000_000  # as a synthetic day's bound: ~5 GB in the simulation
 
 
 @dataclass(frozen=True)
@@ -82,6 +83,13 @@ def _size_mean_kbit(profile: LoadProfile) -> float:
     return float(np.minimum(sizes, profile.size_max_kbit).mean())
 
 
+def _longest_kbit(profile: LoadProfile, interval_s: float) -> float:
+    """The largest session the slowest user completes within ``MAX_SPAN_INTERVALS`` of an interval."""
+    slowest_kbps = min(min(profile.access_kbps),
+                       profile.udp_rate_kbps if profile.udp_share > 0 else float("inf"))
+    return slowest_kbps * interval_s * MAX_SPAN_INTERVALS
+
+
 def _draw(rng: np.random.Generator, volume_kbit: np.ndarray, interval_s: float, profile: LoadProfile,
           mean_kbit: float) -> dict[str, np.ndarray]:
     """Sessions of one region, interval by interval, with sizes summing to each interval's volume.
@@ -89,10 +97,7 @@ def _draw(rng: np.random.Generator, volume_kbit: np.ndarray, interval_s: float, 
     Every session lasts at most ``MAX_SPAN_INTERVALS`` of an interval at its rate, so an interval
     has at least as many sessions as that takes.
     """
-    slowest_kbps = min(min(profile.access_kbps),
-                       profile.udp_rate_kbps if profile.udp_share > 0 else float("inf"))
-    span_kbit = slowest_kbps * interval_s * MAX_SPAN_INTERVALS
-    least = np.ceil(volume_kbit / span_kbit)
+    least = np.ceil(volume_kbit / _longest_kbit(profile, interval_s))
     drawn = rng.poisson(volume_kbit / mean_kbit)
     counts = np.where(volume_kbit > 0, np.maximum(least, drawn), 0).astype(np.int64)
     interval = np.repeat(np.arange(len(volume_kbit)), counts)
@@ -140,6 +145,17 @@ def platform_down_kbps(measurements: pd.DataFrame, day: date, regions: list[str]
     return out
 
 
+def _check_replayable(demand: ReplayDemand, volume_kbit: np.ndarray, sessions_per_kbit: float) -> None:
+    """Refuse a day whose statistics would take more sessions than one run holds."""
+    expected = float(volume_kbit.sum()) * sessions_per_kbit
+    if expected > MAX_REPLAYED_SESSIONS_PER_DAY:
+        region, interval = np.unravel_index(int(np.argmax(volume_kbit)), volume_kbit.shape)
+        raise InputError(
+            f"replaying {demand.day.isoformat()} would take ~{expected:.3g} sessions, more than the "
+            f"{MAX_REPLAYED_SESSIONS_PER_DAY:.3g} one run holds (the largest sample: "
+            f"{demand.target_kbps[region, interval]:.6g} kbit/s in {demand.regions[region]})", where="kbps")
+
+
 def fit_sessions(demand: ReplayDemand, profile: LoadProfile, seed: int,
                  rounds: int = FIT_ROUNDS) -> pd.DataFrame:
     """The sessions of the day whose uncapped fluid baseline reproduces ``demand`` (columns of
@@ -148,6 +164,8 @@ def fit_sessions(demand: ReplayDemand, profile: LoadProfile, seed: int,
     mean_kbit = _size_mean_kbit(profile)
     other_ratio = profile.other_share / (1.0 - profile.other_share)
     volume = np.nan_to_num(demand.target_kbps) * demand.interval_s
+    per_kbit = max(1.0 / mean_kbit, 1.0 / _longest_kbit(profile, demand.interval_s))
+    _check_replayable(demand, volume, (1.0 + other_ratio) * per_kbit)
     parts = []
     for i, region in enumerate(demand.regions):
         parts.append((region, "platform", _draw(rng, volume[i], demand.interval_s, profile, mean_kbit)))
