@@ -8,6 +8,7 @@ The JSON Schema of the file is ``schemas/scenario.schema.json`` (see
 
 from __future__ import annotations
 
+import math
 from datetime import date, time
 from ipaddress import IPv4Network
 from pathlib import Path
@@ -36,6 +37,7 @@ MAX_SESSIONS_PER_USER_PER_DAY = 1_000.0
 MAX_SIZE_KBIT = 8e8  # 100 GB
 MAX_RATE_KBPS = 1e7  # 10 Gbit/s
 MAX_SEED = 2**32 - 1
+FIRST_DAY, LAST_DAY = date(1678, 1, 1), date(2261, 12, 31)  # the days a table's time column can hold
 MAX_SESSIONS_PER_DAY = 20_000_000  # the national day at users_scale 1 is ~17.6 M (~5 GB in the sim)
 
 
@@ -80,6 +82,10 @@ class BackendOptions(_Model):
             raise ValueError(f"end_s ({self.end_s:g}) must be after start_s ({self.start_s:g})")
         if self.sampling_interval_s > self.end_s - self.start_s:
             raise ValueError("sampling_interval_s is longer than the window start_s..end_s")
+        n = SECONDS_PER_DAY / self.sampling_interval_s
+        if abs(n - round(n)) > 1e-9:  # the samples of a day line up with its periods and statistics
+            raise ValueError(f"sampling_interval_s: {self.sampling_interval_s:g} s does not divide the day "
+                             f"({SECONDS_PER_DAY:g} s) into whole intervals")
         return self
 
 
@@ -220,10 +226,21 @@ class Scenario(_Model):
         except InputError as e:
             raise ValueError(str(e)) from None
 
+    @field_validator("day")
+    @classmethod
+    def _day_in_range(cls, v: date | None) -> date | None:
+        if v is not None and not FIRST_DAY <= v <= LAST_DAY:
+            raise ValueError(f"{v.isoformat()} is out of range ({FIRST_DAY.isoformat()} to "
+                             f"{LAST_DAY.isoformat()})")
+        return v
+
     @model_validator(mode="after")
     def _one_stage_field(self) -> Scenario:
         if self.day is None and self.demand is None:
             raise ValueError("day: missing field (needed unless `demand` gives the statistics)")
+        if self.day is not None and self.demand is not None:
+            raise ValueError("day: not with `demand` (the statistics give the days; `demand.day` picks "
+                             "the one replayed on mininet)")
         if self.directive is not None:
             given = [k for k in ("stage", "stages", "periods") if getattr(self, k) is not None]
             if given:
@@ -240,6 +257,16 @@ class Scenario(_Model):
         if expected > MAX_SESSIONS_PER_DAY:
             raise ValueError(f"load: about {expected:.3g} sessions a day, more than the "
                              f"{MAX_SESSIONS_PER_DAY:.3g} one run can hold (lower load.users_scale)")
+        return self
+
+    @model_validator(mode="after")
+    def _periods_meet_window(self) -> Scenario:
+        if self.periods is not None:
+            b = self.backend
+            first, last = int(b.start_s // 60), math.ceil(b.end_s / 60)
+            if not (self.period_set().minute_lookup[first:last] >= 0).any():
+                raise ValueError(f"periods: none of {self.periods} falls in the window start_s..end_s "
+                                 f"({b.start_s:g}..{b.end_s:g} s): there would be no cell to cap")
         return self
 
     @model_validator(mode="after")
