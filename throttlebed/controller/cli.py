@@ -43,7 +43,8 @@ from throttlebed.controller.launcher import LaunchOptions, run
               help="Platform prefix to count when no directive is given (repeatable).")
 @click.option("--uplink-port", type=int, default=None,
               help="Port of each regional switch toward the core: splits other traffic into down/up.")
-@click.option("--log-level", default="INFO", show_default=True, help="Log level.")
+@click.option("--log-level", default="INFO", show_default=True, help="Log level.",
+              type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"], case_sensitive=False))
 def controller(**kwargs) -> None:
     """Run the OpenFlow 1.3 controller: meters per region and period, counters, HTTP API."""
     run(LaunchOptions(**kwargs))

@@ -60,6 +60,9 @@ def _start(scheduler: str | None, workers: int) -> tuple[Client, LocalCluster | 
         except OSError as e:
             raise InputError(f"no Dask scheduler answered at {scheduler} within {CONNECT_TIMEOUT_S} s ({e})",
                              where="--scheduler") from None
+        except (ValueError, TypeError) as e:  # Dask's reading of the address: no port, unknown protocol
+            raise InputError(f"not a scheduler address: {scheduler!r} ({e}; e.g. tcp://HOST:8786)",
+                             where="--scheduler") from None
     with dask.config.set(LOCAL_WORKER_CONFIG), _environ_without(MALLOC_TRIM):
         cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
                                dashboard_address=None, silence_logs=logging.ERROR, preload=WORKER_PRELOAD)
