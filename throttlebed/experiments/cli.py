@@ -58,7 +58,8 @@ def _print_json(doc: Any) -> None:
               help="default: the scenario's backend.default, else sim")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="output directory (default: out/<scenario name>)")
-@click.option("--seed", type=click.IntRange(min=0), default=None, help="override the scenario's seed")
+@click.option("--seed", type=click.IntRange(min=0, max=2**32 - 1), default=None,
+              help="override the scenario's seed")
 @click.option("--quiet", is_flag=True, help="no progress output (for CI)")
 @click.option("--json", "as_json", is_flag=True, help="print the verdict (with output paths) as JSON")
 @click.option("--check", is_flag=True, help="exit 3 when the verdict fails")
@@ -138,13 +139,13 @@ def sweep(sweep_file: Path, scheduler: str | None, out_dir: Path | None, workers
           quiet: bool, as_json: bool, check: bool) -> None:
     """Run a grid of scenario variants in parallel on dask.distributed; one result row per run."""
     from throttlebed.experiments.runner import run_sweep_point
-    from throttlebed.experiments.sweep import expand_grid, load_sweep, results_table
+    from throttlebed.experiments.sweep import checked_points, load_sweep, results_table
     from throttlebed.fileio import atomic_write, check_output_dir
 
     spec, base = load_sweep(sweep_file)
+    grid = checked_points(spec, base, sweep_file)
     out = check_output_dir(out_dir or Path("out") / f"sweep-{spec.name}", "--out")
     out.mkdir(parents=True, exist_ok=True)
-    grid = expand_grid(spec.grid)
     runs_on = backend or (base.get("backend") or {}).get("default", "sim")
     if runs_on == "mininet" and scheduler is None and workers > 1:
         # emulations are real time and CPU-bound: two at once on one machine spoil each other
@@ -223,7 +224,8 @@ def compare(dir_a: Path, dir_b: Path, max_diff_pp: float, as_json: bool, check: 
                    "the most cell peaks on mininet)")
 @click.option("--on", "on_date", type=click.DateTime(formats=["%Y-%m-%d"]), default=None,
               help="with --case: the date to check the stage on (default: the directive's date)")
-@click.option("--seed", type=click.IntRange(min=0), default=None, help="override the scenario's seed")
+@click.option("--seed", type=click.IntRange(min=0, max=2**32 - 1), default=None,
+              help="override the scenario's seed")
 @click.option("--quiet", is_flag=True, help="no progress output (for CI)")
 @click.option("--json", "as_json", is_flag=True, help="print validation.json (with output paths)")
 @click.option("--check", is_flag=True, help="exit 3 when the validation fails")

@@ -10,8 +10,9 @@ A sweep file::
       seed: [1, 2]
 
 expands into the cartesian product of the grid, in the order the keys and values are written
-(6 runs above). Each run's scenario is the base with its overrides applied; a run whose values
-make the scenario invalid is not an error of the sweep: it becomes a failed row of the results.
+(6 runs above). Each run's scenario is the base with its overrides applied. Every run's scenario
+is validated before any runs (:func:`checked_points`): one invalid run makes the whole sweep bad
+input; a run that fails while running becomes a failed row of the results.
 """
 
 from __future__ import annotations
@@ -95,6 +96,60 @@ def point_scenario(base: dict[str, Any], fixed: dict[str, Any], values: dict[str
     data = run_data(base, fixed, values)
     data["name"] = f"{data.get('name', 'run')}-{index:03d}"
     return scenario_from_data(data, source=f"run {index}")
+
+
+def _show(value: Any, limit: int = 40) -> str:
+    """A value as short one-line text for an error message."""
+    text = json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=str)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _touches(field: str, key: str) -> bool:
+    """Whether the scenario field at ``field`` is, is inside, or holds the sweep key ``key``."""
+    return field == key or field.startswith((f"{key}.", f"{key}[")) or key.startswith(f"{field}.")
+
+
+def grid_position(grid: dict[str, list[Any]], index: int) -> dict[str, int]:
+    """For run ``index`` of :func:`expand_grid`, the position of its value in each key's list."""
+    pos: dict[str, int] = {}
+    for key in reversed(list(grid)):
+        index, pos[key] = divmod(index, len(grid[key]))
+    return pos
+
+
+def _culprit(field: str, spec: SweepSpec, index: int) -> tuple[str, str] | None:
+    """The sweep key that set ``field`` in run ``index``, and its place: ``grid.K[i]`` or ``set.K=V``."""
+    for key in reversed(list(spec.grid)):
+        if _touches(field, key):
+            return key, f"grid.{key}[{grid_position(spec.grid, index)[key]}]"
+    for key in reversed(list(spec.set)):
+        if _touches(field, key):
+            return key, f"set.{key}={_show(spec.set[key])}"
+    return None
+
+
+def point_error(e: InputError, spec: SweepSpec, values: dict[str, Any], index: int,
+                source: str) -> InputError:
+    """The InputError of invalid run ``index``, located in the sweep file: point, key, scenario field."""
+    parts = [f"point {index} (" + ", ".join(f"{k}={_show(v)}" for k, v in values.items()) + ")"]
+    found = _culprit(e.where, spec, index) if e.where else None
+    if found:
+        parts.append(found[1])
+    if e.where and (found is None or found[0] != e.where):
+        parts.append(e.where)
+    return InputError(e.reason, source=source, where=": ".join(parts))
+
+
+def checked_points(spec: SweepSpec, base: dict[str, Any], source: str | Path) -> list[dict[str, Any]]:
+    """The grid's runs (:func:`expand_grid`), each run's scenario validated first (:func:`point_scenario`);
+    the first invalid run is an InputError naming ``source``, the point, its key and value."""
+    points = expand_grid(spec.grid)
+    for index, values in enumerate(points):
+        try:
+            point_scenario(base, spec.set, values, index)
+        except InputError as e:
+            raise point_error(e, spec, values, index, str(source)) from None
+    return points
 
 
 def load_sweep(path: str | Path) -> tuple[SweepSpec, dict[str, Any]]:
