@@ -5,9 +5,11 @@ from __future__ import annotations
 import json
 import sys
 from datetime import date
+from ipaddress import IPv4Network
 from pathlib import Path
 
 import click
+from pydantic import TypeAdapter, ValidationError
 
 from throttlebed.directive.caps import derive_directive
 from throttlebed.directive.case import load_case
@@ -25,9 +27,11 @@ from throttlebed.directive.schema import (
     load_directive,
     save_directive,
 )
-from throttlebed.directive.statistics import TRAFFIC_DIRECTIONS, compute_peaks
+from throttlebed.directive.statistics import TRAFFIC_DIRECTIONS, _statistic, compute_peaks
 from throttlebed.errors import InputError
 from throttlebed.measurements import read_measurements
+
+_PREFIX = TypeAdapter(IPv4Network)  # the type of Directive.platform_prefixes
 
 CHECK_FAILED = 3
 
@@ -43,13 +47,30 @@ def _coverage_notes(directive: Directive) -> list[str]:
     ]
 
 
+def _check_statistic(statistic: str) -> None:
+    """Refuse a ``--statistic`` that is neither max nor a percentile."""
+    try:
+        _statistic(statistic)
+    except InputError as e:
+        raise InputError(e.reason, where="--statistic") from None
+
+
+def _check_prefixes(prefixes: tuple[str, ...]) -> None:
+    """Refuse a ``--prefix`` that is not an IPv4 network."""
+    for p in prefixes:
+        try:
+            _PREFIX.validate_python(p)
+        except ValidationError as e:
+            raise InputError(f"{p!r}: {e.errors()[0]['msg']}", where="--prefix") from None
+
+
 @click.group()
 def directive() -> None:
     """Directives of Appendix 3: derive from statistics, check, render."""
 
 
 @directive.command()
-@click.option("--stats", "stats_path", required=True, type=click.Path(path_type=Path),
+@click.option("--stats", "stats_path", required=True, type=click.Path(dir_okay=False, path_type=Path),
               help="measurement table (CSV or Parquet): time, region, kbps")
 @click.option("--periods", "periods_spec", required=True,
               help="periods of the day, e.g. 00:00-07:00,07:00-18:00,18:00-23:00,23:00-00:00")
@@ -70,13 +91,17 @@ def derive(stats_path: Path, periods_spec: str, stage: str, platform: str, prefi
     if output is not None:
         from throttlebed.fileio import check_output_file
 
-        check_output_file(output, "-o")
+        check_output_file(output, "-o", inputs=[stats_path])
     try:
         periods = PeriodSet.parse(periods_spec)
     except InputError as e:
         raise InputError(e.reason, where="--periods") from None
     if direction not in TRAFFIC_DIRECTIONS:
         raise InputError(f"must be down, up, both or sum, got {direction!r}", where="--direction")
+    if not platform:
+        raise InputError("must not be empty", where="--platform")
+    _check_statistic(statistic)
+    _check_prefixes(prefixes)
     measurements = read_measurements(stats_path)
     try:
         peaks = compute_peaks(measurements, periods, statistic=statistic, direction=direction,
@@ -103,7 +128,7 @@ def derive(stats_path: Path, periods_spec: str, stage: str, platform: str, prefi
 
 @directive.command()
 @click.argument("path", type=click.Path(path_type=Path))
-@click.option("--stats", "stats_path", type=click.Path(path_type=Path), default=None,
+@click.option("--stats", "stats_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="the statistics the directive was derived from (CSV/Parquet): check it row by row")
 @click.option("--case", "case_path", type=click.Path(path_type=Path), default=None,
               help="the case (YAML): check the stage is due and the statistics reply came first")
@@ -116,9 +141,9 @@ def check(path: Path, stats_path: Path | None, case_path: Path | None, on_date, 
     With --stats and/or --case: conformance to the Rules (findings with fixed codes); exit 3 when a
     finding is an error.
     """
+    if on_date is not None and case_path is None:
+        raise InputError("needs --case", where="--on")
     if stats_path is None and case_path is None:
-        if on_date is not None:
-            raise InputError("needs --case", where="--on")
         _check_valid(path, as_json)
         return
     report = conformance_of_files(path, stats_path, case_path, on_date.date() if on_date else None)

@@ -8,67 +8,128 @@ cell is missing from either run.
 
 from __future__ import annotations
 
-import json
+import math
 from pathlib import Path
 from typing import Any
 
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
 from throttlebed.errors import InputError
+from throttlebed.validation import model_from_data, read_json
 
 DEFAULT_MAX_DIFF_PP = 5.0
 
+CellKey = tuple[int, str, str]
 
-def load_verdict(run_dir: str | Path) -> dict[str, Any]:
-    """The verdict.json of a run directory."""
+
+class _Model(BaseModel):
+    model_config = ConfigDict(strict=True)
+
+
+class VerdictCell(_Model):
+    """The fields of a verdict cell a comparison reads."""
+
+    stage: int | None = None
+    region: str
+    period: str
+    reduction_achieved: float | None
+    held: bool | None
+    passed: bool | None = Field(alias="pass")
+
+    @field_validator("reduction_achieved", mode="before")
+    @classmethod
+    def _finite_or_none(cls, v: Any) -> Any:
+        """A non-finite reduction (NaN in a hand-edited file) is no measurement, as the writer has it."""
+        return None if isinstance(v, float) and not math.isfinite(v) else v
+
+
+class VerdictStage(_Model):
+    """One stage of an escalation: its percent and its cells."""
+
+    stage: int
+    cells: list[VerdictCell]
+
+
+class ComparedVerdict(_Model):
+    """What a comparison reads from verdict.json."""
+
+    scenario: str | None = None
+    backend: str | None = None
+    passed: bool | None = Field(None, alias="pass")
+    stage: int
+    cells: list[VerdictCell]
+    escalation: list[VerdictStage] | None = None
+
+    def all_cells(self) -> dict[CellKey, VerdictCell]:
+        """Every cell of every stage, by (stage, region, period)."""
+        stages = self.escalation or [VerdictStage(stage=self.stage, cells=self.cells)]
+        return {(c.stage if c.stage is not None else st.stage, c.region, c.period): c
+                for st in stages for c in st.cells}
+
+
+def parse_verdict(doc: Any, source: str | None = None) -> ComparedVerdict:
+    """Validate a verdict document; a bad field is an InputError naming it (and ``source``)."""
+    return model_from_data(ComparedVerdict, doc, source, "not a verdict (not a JSON object)")
+
+
+def load_verdict(run_dir: str | Path) -> ComparedVerdict:
+    """The verdict.json of a run directory (or that file itself), validated."""
     p = Path(run_dir)
     path = p / "verdict.json" if p.is_dir() else p
-    try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
-    except OSError as e:
-        raise InputError(e.strerror or "cannot read", source=str(path)) from None
-    except json.JSONDecodeError as e:
-        raise InputError(f"not JSON: {e.msg}", source=str(path), where=f"line {e.lineno}") from None
-    if not isinstance(doc, dict) or not isinstance(doc.get("cells"), list):
-        raise InputError("not a verdict (no 'cells' list)", source=str(path))
-    return doc
+    return parse_verdict(read_json(path), str(path))
 
 
-def _all_cells(doc: dict[str, Any]) -> dict[tuple[int, str, str], dict[str, Any]]:
-    stages = doc.get("escalation") or [{"stage": doc.get("stage"), "cells": doc["cells"]}]
-    out = {}
-    for st in stages:
-        for c in st["cells"]:
-            out[(int(c.get("stage", st["stage"])), c["region"], c["period"])] = c
-    return out
+def check_max_diff_pp(value: float) -> float:
+    """The threshold, refused unless a finite number >= 0."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) \
+            or value < 0:
+        raise InputError(f"must be a finite number >= 0, got {value!r}", where="--max-diff-pp")
+    return float(value)
 
 
-def compare_verdicts(a: dict[str, Any], b: dict[str, Any],
+def _verdict(v: ComparedVerdict | dict[str, Any]) -> ComparedVerdict:
+    return v if isinstance(v, ComparedVerdict) else parse_verdict(v)
+
+
+def _finite(x: float) -> float | None:
+    return x if math.isfinite(x) else None
+
+
+def _cell_row(key: CellKey, x: VerdictCell, y: VerdictCell, max_diff_pp: float) -> dict[str, Any]:
+    ra, rb = x.reduction_achieved, y.reduction_achieved
+    diff = None if ra is None or rb is None else _finite((rb - ra) * 100.0)
+    return {
+        "stage": key[0], "region": key[1], "period": key[2],
+        "reduction_a": ra, "reduction_b": rb, "diff_pp": diff,
+        "held_a": x.held, "held_b": y.held, "held_agree": x.held == y.held,
+        "pass_a": x.passed, "pass_b": y.passed, "pass_agree": x.passed == y.passed,
+        "within": diff is not None and abs(diff) <= max_diff_pp,
+    }
+
+
+def _run(v: ComparedVerdict) -> dict[str, Any]:
+    return {"scenario": v.scenario, "backend": v.backend, "pass": v.passed}
+
+
+def compare_verdicts(a: ComparedVerdict | dict[str, Any], b: ComparedVerdict | dict[str, Any],
                      max_diff_pp: float = DEFAULT_MAX_DIFF_PP) -> dict[str, Any]:
-    """Cell-by-cell comparison of two verdict documents."""
-    ca, cb = _all_cells(a), _all_cells(b)
-    cells = []
-    for key in sorted(set(ca) & set(cb)):
-        x, y = ca[key], cb[key]
-        ra, rb = x.get("reduction_achieved"), y.get("reduction_achieved")
-        diff = None if ra is None or rb is None else (rb - ra) * 100.0
-        cells.append({
-            "stage": key[0], "region": key[1], "period": key[2],
-            "reduction_a": ra, "reduction_b": rb, "diff_pp": diff,
-            "held_a": x.get("held"), "held_b": y.get("held"), "held_agree": x.get("held") == y.get("held"),
-            "pass_a": x.get("pass"), "pass_b": y.get("pass"), "pass_agree": x.get("pass") == y.get("pass"),
-            "within": diff is not None and abs(diff) <= max_diff_pp,
-        })
+    """Cell-by-cell comparison of two verdict documents (JSON-safe: no NaN)."""
+    max_diff_pp = check_max_diff_pp(max_diff_pp)
+    a, b = _verdict(a), _verdict(b)
+    ca, cb = a.all_cells(), b.all_cells()
+    cells = [_cell_row(key, ca[key], cb[key], max_diff_pp) for key in sorted(set(ca) & set(cb))]
     diffs = [abs(c["diff_pp"]) for c in cells if c["diff_pp"] is not None]
     only_a = [list(k) for k in sorted(set(ca) - set(cb))]
     only_b = [list(k) for k in sorted(set(cb) - set(ca))]
     return {
-        "a": {"scenario": a.get("scenario"), "backend": a.get("backend"), "pass": a.get("pass")},
-        "b": {"scenario": b.get("scenario"), "backend": b.get("backend"), "pass": b.get("pass")},
+        "a": _run(a),
+        "b": _run(b),
         "max_diff_pp": max_diff_pp,
         "cells_compared": len(cells),
         "cells_only_in_a": only_a,
         "cells_only_in_b": only_b,
         "max_abs_diff_pp": max(diffs) if diffs else None,
-        "mean_abs_diff_pp": sum(diffs) / len(diffs) if diffs else None,
+        "mean_abs_diff_pp": _finite(sum(diffs) / len(diffs)) if diffs else None,
         "held_agree": sum(c["held_agree"] for c in cells),
         "pass_agree": sum(c["pass_agree"] for c in cells),
         "within": bool(cells) and all(c["within"] for c in cells) and not only_a and not only_b,

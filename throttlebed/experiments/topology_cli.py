@@ -18,7 +18,7 @@ def graph_of_scenario(path: str | Path, hosts_per_region: int | None = None):
     sc = load_scenario(path)
     try:
         opts = tg.TopologyOptions(
-            hosts_per_region=hosts_per_region or sc.backend.hosts_per_region,
+            hosts_per_region=sc.backend.hosts_per_region if hosts_per_region is None else hosts_per_region,
             platform_prefix=str(sc.platform.prefixes[0]),
             other_prefix=str(sc.other_service.prefixes[0]),
         )
@@ -37,7 +37,7 @@ def topology() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the graph as one JSON document.")
 @click.option("--png", "png", type=click.Path(dir_okay=False), default=None,
               help="Draw the graph into this file (.png or .svg).")
-@click.option("--hosts-per-region", type=int, default=None,
+@click.option("--hosts-per-region", type=click.IntRange(1, tg.MAX_HOSTS_PER_REGION), default=None,
               help="User hosts per region (default: the scenario's backend.hosts_per_region).")
 def show(scenario: str, as_json: bool, png: str | None, hosts_per_region: int | None) -> None:
     """Show the graph SCENARIO's emulation builds: nodes, dpids, addresses, links."""
