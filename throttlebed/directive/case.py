@@ -11,6 +11,9 @@ day unless ``roll=False``):
 - ``lifted``            the day the directive was lifted (the platform complied), if it was: from
                         then on no stage applies and every meter is removed (``DELETE /directive``).
 
+Times are local Kazakh time (UTC+5): a time with a UTC offset is converted on reading. The item 9
+schedule must keep the Rules' order: reductions and months both increase (10/50/90 % at 8/12/18).
+
 A date not given is taken as its due date. Item 9 is read as an escalation by default (each
 stage applies *from* its offset); the ``deadline`` reading makes each offset the date *by* which
 the stage must be in force, the stage applying from the previous stage's deadline (the first,
@@ -36,13 +39,24 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from enum import StrEnum
+from itertools import pairwise
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from throttlebed.directive.applicability import Finding, applicability_findings
 from throttlebed.directive.calendar import WorkCalendar, kz_calendar
+from throttlebed.directive.periods import KZ_TZ
 from throttlebed.directive.schema import StageReading
 from throttlebed.directive.terms import add_calendar_days, add_months, add_working_days
 from throttlebed.errors import InputError
@@ -73,6 +87,26 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+def kz_local(t: datetime) -> datetime:
+    """``t`` as naive local Kazakh time (UTC+5): a time with a UTC offset is converted, a naive one kept."""
+    if t.tzinfo is None:
+        return t
+    try:
+        return t.astimezone(KZ_TZ).replace(tzinfo=None)
+    except OverflowError:
+        raise ValueError(f"{t.isoformat()} in UTC+5 falls outside the calendar (years 1-9999)") from None
+
+
+def local_time_input(value: Any) -> Any:
+    """A date-time (or ISO date-time text) as naive local time (UTC+5); anything else unchanged."""
+    if isinstance(value, str) and len(value.strip()) > len("YYYY-MM-DD"):
+        try:
+            value = datetime.fromisoformat(value.strip())
+        except ValueError:
+            return value
+    return kz_local(value) if isinstance(value, datetime) else value
+
+
 class ReportTerm(StrEnum):
     """How Appendix 3 item 2's "10 тәулік" (report of execution) is counted."""
 
@@ -86,8 +120,14 @@ class Notice(_Model):
     number: str | None = Field(None, min_length=1)
     sent: date | None = None
     channel: str | None = Field(None, min_length=1, description="e.g. e-mail, fax, post")
-    received: date | datetime | None = Field(None, description="day, or local time, the platform received it")
+    received: date | datetime | None = Field(None, description="day, or local time, the platform received it "
+                                                      "(a time with a UTC offset is converted to UTC+5)")
     detected: date | None = Field(None, description="day its violation was detected (default: the case's)")
+
+    @field_validator("received", mode="before")
+    @classmethod
+    def _received_local(cls, value: Any) -> Any:
+        return local_time_input(value)
 
 
 class StageStep(_Model):
@@ -107,6 +147,32 @@ DEFAULT_SCHEDULE: tuple[StageStep, ...] = (
     StageStep(reduction=0.5, months=12),  # item 9.2
     StageStep(reduction=0.9, months=18),  # item 9.3
 )
+
+
+def schedule_problem(schedule: tuple[StageStep, ...]) -> tuple[int, str, str] | None:
+    """The first step out of item 9's order, as ``(index, field, reason)``: both the reductions
+    (10% -> 50% -> 90%) and the months (8 -> 12 -> 18) must increase."""
+    for i, (prev, step) in enumerate(pairwise(schedule), start=1):
+        for field, now, before in (("reduction", step.reduction, prev.reduction),
+                                   ("months", step.months, prev.months)):
+            if now <= before:
+                return i, field, (f"{now:g} must be greater than stage_schedule[{i - 1}].{field} {before:g} "
+                                  "(item 9: reductions 10% -> 50% -> 90% at increasing months)")
+    return None
+
+
+def check_schedule(schedule: tuple[StageStep, ...]) -> None:
+    """Raise InputError naming ``stage_schedule[i].field`` if the schedule is out of item 9's order."""
+    problem = schedule_problem(schedule)
+    if problem is not None:
+        i, field, reason = problem
+        raise InputError(reason, where=f"stage_schedule[{i}].{field}")
+
+
+def _item_error(title: str, loc: tuple[int | str, ...], reason: str, value: Any) -> ValidationError:
+    """A validation error located at ``loc`` inside the field being validated."""
+    error = PydanticCustomError("value_error", "{reason}", {"reason": reason})
+    return ValidationError.from_exception_data(title, [InitErrorDetails(type=error, loc=loc, input=value)])
 
 
 class Case(_Model):
@@ -144,6 +210,24 @@ class Case(_Model):
     # Reply channels of the Committee (Appendices 1, 2)
     committee_email: str | None = None
     committee_fax: str | None = None
+
+    @field_validator("directive_date")
+    @classmethod
+    def _directive_after_detection(cls, value: date | None, info: ValidationInfo) -> date | None:
+        detected = info.data.get("detected")
+        if value is not None and detected is not None and value < detected:
+            raise ValueError(f"{value.isoformat()} is before detected {detected.isoformat()}: "
+                             "a directive cannot precede detection")
+        return value
+
+    @field_validator("stage_schedule")
+    @classmethod
+    def _schedule_in_order(cls, value: tuple[StageStep, ...]) -> tuple[StageStep, ...]:
+        problem = schedule_problem(value)
+        if problem is not None:
+            i, field, reason = problem
+            raise _item_error("Case", (i, field), reason, getattr(value[i], field))
+        return value
 
     @model_validator(mode="after")
     def _one_item6_notice(self) -> Case:
@@ -339,7 +423,8 @@ def labelled(label: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> A
         raise InputError("falls outside the calendar (years 1-9999)", where=label) from None
 
 
-def _not_before(label: str, value: date, other_label: str, other: date) -> None:
+def not_before(label: str, value: date, other_label: str, other: date) -> None:
+    """Raise InputError naming ``label`` if ``value`` is before ``other``."""
     if value < other:
         raise InputError(f"{value.isoformat()} is before {other_label} {other.isoformat()}", where=label)
 
@@ -391,6 +476,7 @@ def compute_timeline(
         raise InputError(f"must be escalation or deadline, got {stage_reading!r}",
                          where="stage_reading") from None
     term = _report_term(report_term)
+    check_schedule(schedule)
     assumed: list[str] = []
     warnings: list[str] = []
     provisional: dict[str, date] = {}
@@ -414,14 +500,14 @@ def compute_timeline(
     notification_due = mark("notification_due", labelled(
         "notification_due", add_working_days, detected, NOTIFICATION_WORKING_DAYS, cal), consulted=True)
     if notified is not None:
-        _not_before("notified", notified, "detected", detected)
+        not_before("notified", notified, "detected", detected)
     notified_d = taken("notified", notified, notification_due, "notification_due (item 6)")
 
     stats_request_due = mark("stats_request_due", labelled(
         "stats_request_due", add_months, notified_d, STATS_REQUEST_MONTHS, roll=roll, cal=cal),
         consulted=roll, bases=("notified",))
     if stats_requested is not None:
-        _not_before("stats_requested", stats_requested, "notified", notified_d)
+        not_before("stats_requested", stats_requested, "notified", notified_d)
     stats_requested_d = taken("stats_requested", stats_requested, stats_request_due,
                               "stats_request_due (item 7)")
     stats_reply_due = mark("stats_reply_due", labelled(
@@ -458,7 +544,7 @@ def compute_timeline(
 
     first_directive = max(stages[0].start, stats_reply_due) if stages else stats_reply_due
     if directive_received is not None:
-        _not_before("directive_received", directive_received, "stats_requested", stats_requested_d)
+        not_before("directive_received", directive_received, "stats_requested", stats_requested_d)
         directive_d = directive_received
     else:
         assumed.append("directive_received")
@@ -487,7 +573,7 @@ def compute_timeline(
             f"provisional: {', '.join(map(str, years))} computed from the holidays package without a "
             f"confirmed decree-transfer table ({cal.source}); dates: {', '.join(provisional)}")
     if lifted is not None:
-        _not_before("lifted", lifted, "detected", detected)
+        not_before("lifted", lifted, "detected", detected)
         if lifted < directive_d:
             warnings.append(f"lifted {lifted.isoformat()} is before the directive is received "
                             f"{directive_d.isoformat()}: there was nothing to lift")
@@ -535,7 +621,7 @@ def _removal_track(removal: Notice | None, detected: date, cal: WorkCalendar, wa
     due = mark("removal_notice.due", labelled("removal_notice.due", add_working_days, found,
                                               NOTIFICATION_WORKING_DAYS, cal), consulted=True)
     if removal.sent is not None:
-        _not_before("removal_notice.sent", removal.sent, "removal_notice.detected", found)
+        not_before("removal_notice.sent", removal.sent, "removal_notice.detected", found)
         if removal.sent > due:
             warnings.append(f"removal_notice.sent {removal.sent.isoformat()} is after its due date "
                             f"{due.isoformat()} (item 5)")

@@ -18,6 +18,7 @@ from throttlebed.directive.case import (
     ReportTerm,
     Timeline,
     compute_timeline,
+    kz_local,
     labelled,
     load_case,
 )
@@ -69,7 +70,7 @@ def _calendar_data(cal: WorkCalendar) -> dict[str, Any]:
 
 
 class IsoDateOrTime(click.ParamType):
-    """A date YYYY-MM-DD or a local time YYYY-MM-DDTHH:MM."""
+    """A date YYYY-MM-DD or a time YYYY-MM-DDTHH:MM, local (UTC+5) unless it has a UTC offset."""
 
     name = "DATE[THH:MM]"
 
@@ -81,9 +82,13 @@ class IsoDateOrTime(click.ParamType):
         if "T" not in text:
             return ISO_DATE.convert(text, param, ctx)
         try:
-            return datetime.fromisoformat(text)
+            parsed = datetime.fromisoformat(text)
         except ValueError:
             self.fail(f"not a date YYYY-MM-DD or time YYYY-MM-DDTHH:MM: {value!r}", param, ctx)
+        try:
+            return kz_local(parsed)
+        except ValueError as e:
+            self.fail(str(e), param, ctx)
 
 
 _report_term_option = click.option(
@@ -205,7 +210,9 @@ def _emit_timeline(t: Timeline, cal: WorkCalendar, as_json: bool, note: str | No
 _OPTION_OF = {
     "detected": "--detected", "notified": "--notified", "stats_requested": "--stats-requested",
     "directive_received": "--directive-received", "removal_notice.sent": "--removal-notified",
+    "representative_notice.received": "--notice-received",
 }
+_REPLAY_OPTION_OF = {"complied": "--complied"}
 
 
 @click.command()
@@ -213,7 +220,8 @@ _OPTION_OF = {
 @click.option("--notified", type=ISO_DATE,
               help="day the item 6 notice (Appendix 2) was sent (default: its due date)")
 @click.option("--notice-received", type=IsoDateOrTime(),
-              help="day (or local time) the platform received the item 6 notice (six-hour term)")
+              help="day, or time (local UTC+5; one with a UTC offset is converted), the platform "
+                   "received the item 6 notice (six-hour term)")
 @click.option("--removal-notified", type=ISO_DATE,
               help="day the item 5 notice (Appendix 1) was sent: shown as its own track, drives nothing")
 @click.option("--stats-requested", type=ISO_DATE, help="day the statistics were requested (default: due)")
@@ -289,6 +297,8 @@ def case_replay(case_path: Path, complied: date | None, strict_calendar: bool, u
     try:
         events = replay_case(c.timeline(cal=cal), complied=complied, cal=cal)
     except InputError as e:
+        if e.where in _REPLAY_OPTION_OF:
+            raise InputError(e.reason, where=_REPLAY_OPTION_OF[e.where]) from None
         raise e.located(str(case_path)) from None
     if as_json:
         data = {"stage_reading": str(c.stage_reading), "events": [e.to_data() for e in events]}
@@ -312,7 +322,10 @@ def case_render(appendix: str, case_path: Path, directive_path: Path | None, lan
     """Render the Appendix 1, 2 or 3 document of a case."""
     from throttlebed.directive.documents import emit_document, render_document
     from throttlebed.directive.schema import load_directive
+    from throttlebed.fileio import check_output_file
 
+    if output is not None:
+        check_output_file(output, "-o", inputs=[p for p in (case_path, directive_path) if p is not None])
     c = load_case(case_path)
     _note_reading(c, case_path)
     d = load_directive(directive_path) if directive_path is not None else None

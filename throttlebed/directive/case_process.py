@@ -17,7 +17,7 @@ from typing import Any
 import simpy
 
 from throttlebed.directive.calendar import WorkCalendar
-from throttlebed.directive.case import ReportTerm, Timeline, report_due_for
+from throttlebed.directive.case import ReportTerm, Timeline, not_before, report_due_for
 
 
 @dataclass(frozen=True)
@@ -99,6 +99,8 @@ def case_process(log: CaseLog, t: Timeline, *, complied: date | None = None,
 def replay_case(t: Timeline, *, complied: date | None = None,
                 cal: WorkCalendar | None = None) -> list[CaseEvent]:
     """Run the case of timeline ``t`` to its end and return its events in order."""
+    if complied is not None:
+        not_before("complied", complied, "detected", t.detected)
     env = simpy.Environment()
     log = CaseLog(env, t.detected)
     env.process(case_process(log, t, complied=complied, cal=cal))
