@@ -15,7 +15,7 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -60,16 +60,30 @@ def _unusable_place(path: Path, e: OSError) -> InputError:
     return InputError(f"cannot write here: {e.strerror or e}", source=str(path))
 
 
-def check_output_file(path: str | Path, where: str | None = None) -> Path:
-    """``path`` can become a file: not a folder, nothing on its way a file, its folder writable.
+def check_output_file(path: str | Path, where: str | None = None, *,
+                      inputs: Iterable[str | Path] = ()) -> Path:
+    """``path`` can become a file: not a folder, not a device, pipe or socket, not one of the command's
+    ``inputs``, nothing on its way a file, its folder writable.
 
-    InputError (exit 2, one line) otherwise; nothing is created. Call it before long work.
+    InputError (exit 2, one line) otherwise; nothing is left behind. Call it before long work.
     """
     p = Path(path)
     if p.is_dir():
         raise InputError(f"{p} is a folder, not a file", where=where)
-    _check_folders(p.parent, where)
+    _check_special(p, where)
+    for given in inputs:
+        if p.exists() and Path(given).exists() and p.samefile(given):
+            raise InputError(f"{p} is the command's input {given}: writing it would replace what is read",
+                             where=where)
+    _check_folders(p.parent, where, p)
     return p
+
+
+def _check_special(path: Path, where: str | None = None) -> None:
+    """Refuse to replace something that is not a regular file (a device, a named pipe, a socket)."""
+    if path.exists() and not path.is_file():
+        raise InputError(f"{path} is not a regular file (a device, pipe or socket): not replaced",
+                         where=where)
 
 
 def check_output_dir(path: str | Path, where: str | None = None) -> Path:
@@ -77,11 +91,11 @@ def check_output_dir(path: str | Path, where: str | None = None) -> Path:
     p = Path(path)
     if p.exists() and not p.is_dir():
         raise InputError(f"{p} is a file, not a folder", where=where)
-    _check_folders(p if p.exists() else p.parent, where)
+    _check_folders(p if p.exists() else p.parent, where, p)
     return p
 
 
-def _check_folders(folder: Path, where: str | None) -> None:
+def _check_folders(folder: Path, where: str | None, target: Path) -> None:
     for f in [folder, *folder.parents]:
         if not f.exists():
             continue
@@ -89,7 +103,18 @@ def _check_folders(folder: Path, where: str | None) -> None:
             raise InputError(f"{f} is not a folder", where=where)
         if not os.access(f, os.W_OK | os.X_OK):
             raise InputError(f"{f}: cannot write there (permission denied or read-only)", where=where)
+        _probe_writable(f, where, target)
         return
+
+
+def _probe_writable(folder: Path, where: str | None, target: Path) -> None:
+    """Create and remove a file in ``folder``: the test of writing that also holds for root (whom
+    permission bits do not stop) on read-only mounts and kernel file systems such as /proc."""
+    try:
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".throttlebed-probe-"):
+            pass
+    except OSError as e:
+        raise InputError(f"{target}: cannot write there ({folder}: {e.strerror or e})", where=where) from None
 
 
 def atomic_write(path: str | Path, write: Callable[[Path], None]) -> Path:
@@ -102,6 +127,7 @@ def atomic_write(path: str | Path, write: Callable[[Path], None]) -> Path:
     target = Path(path)
     if target.is_dir():
         raise InputError(f"{target} is a folder, not a file", source=str(target))
+    _check_special(target)
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)

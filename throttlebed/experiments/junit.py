@@ -12,13 +12,12 @@ The input is a verdict document: ``verdict.json`` of ``run``, or the ``enforceme
 
 from __future__ import annotations
 
-import os
 import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
 
 from throttlebed.errors import InputError
-from throttlebed.fileio import atomic_write_text
+from throttlebed.fileio import atomic_write_text, check_output_file
 
 
 def _num(v: Any, unit: str = "", nd: int = 0) -> str:
@@ -118,11 +117,7 @@ def check_junit_path(path: Path) -> Path:
     path = Path(path)
     if path.is_dir():
         raise InputError("is a directory (expected a file name)", source=str(path), where="--junit")
-    parent = next((p for p in [path.parent, *path.parent.parents] if p.exists()), Path("."))
-    if not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK):
-        raise InputError(f"cannot write here ({parent} is not a writable directory)", source=str(path),
-                         where="--junit")
-    return path
+    return check_output_file(path, "--junit")
 
 
 def write_junit(verdict: dict[str, Any], path: Path) -> Path:
