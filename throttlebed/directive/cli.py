@@ -27,7 +27,7 @@ from throttlebed.directive.schema import (
     load_directive,
     save_directive,
 )
-from throttlebed.directive.statistics import TRAFFIC_DIRECTIONS, _statistic, compute_peaks
+from throttlebed.directive.statistics import TRAFFIC_DIRECTIONS, compute_peaks, peak_statistic
 from throttlebed.errors import InputError
 from throttlebed.measurements import read_measurements
 
@@ -50,7 +50,7 @@ def _coverage_notes(directive: Directive) -> list[str]:
 def _check_statistic(statistic: str) -> None:
     """Refuse a ``--statistic`` that is neither max nor a percentile."""
     try:
-        _statistic(statistic)
+        peak_statistic(statistic)
     except InputError as e:
         raise InputError(e.reason, where="--statistic") from None
 

@@ -15,6 +15,7 @@ Method (stated in every directive it produces):
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -53,7 +54,9 @@ def infer_sampling_interval_s(measurements: pd.DataFrame) -> float:
     return float(values[np.argmax(counts)]) / 1000.0
 
 
-def _statistic(name: str):
+def peak_statistic(name: str) -> str | Callable[[pd.Series], float]:
+    """The aggregation a peak statistic names: ``max``, or a percentile ``pNN`` (0 < NN < 100);
+    InputError otherwise."""
     if name == "max":
         return "max"
     m = _PERCENTILE_RE.match(name)
@@ -110,7 +113,7 @@ def compute_peaks(
             "direction": "both", "samples": sum(p.method.samples for p in parts),
             "unassigned_samples": sum(p.method.unassigned_samples for p in parts)})
         return PeakResult(table=table, method=method, unassigned=unassigned)
-    agg = _statistic(statistic)
+    agg = peak_statistic(statistic)
     df = measurements
     used_direction = None
     if direction is not None:
