@@ -208,3 +208,12 @@ def test_periods_outside_the_window_are_named(tmp_path: Path) -> None:
 def test_options_out_of_their_range(tmp_path: Path, args: list[str], option: str) -> None:
     args = [str(_scenario(tmp_path)) if a == "SCENARIO" else a for a in args]
     _one_line_error(run_cli(*args), option)
+
+
+def test_a_table_of_several_series_says_which_columns_tell_them_apart(tmp_path: Path) -> None:
+    stats = tmp_path / "run.parquet"
+    rows = {"time": ["2026-03-02T00:00:00", "2026-03-02T00:10:00"] * 2, "region": ["KZ-75"] * 4,
+            "kbps": [5.0, 6.0, 2.0, 3.0], "phase": ["baseline"] * 2 + ["enforced"] * 2}
+    pd.DataFrame(rows).to_parquet(stats)
+    res = run_cli("directive", "derive", "--stats", stats, "--periods", "00:00-24:00", "--stage", "50")
+    _one_line_error(res, str(stats), "row 3", "the first is row 1", "told apart by phase")

@@ -146,13 +146,24 @@ def read_measurements(path: str | Path) -> pd.DataFrame:
     if df.empty:
         raise InputError("the table has no rows", source=str(p))
     table = validate_measurements(df, source=str(p))
-    _check_one_sample_each(table, str(p))
+    _check_one_sample_each(table, df.reset_index(drop=True), str(p))
     return table
 
 
-def _check_one_sample_each(table: pd.DataFrame, source: str) -> None:
+def _same(a: object, b: object) -> bool:
+    """Two cells hold the same value (two missing values are the same)."""
+    try:
+        if pd.isna(a) or pd.isna(b):
+            return bool(pd.isna(a) and pd.isna(b))
+        return bool(a == b)
+    except (TypeError, ValueError):  # list-like cells: not told apart by value here
+        return True
+
+
+def _check_one_sample_each(table: pd.DataFrame, raw: pd.DataFrame, source: str) -> None:
     """A time, region (and direction, traffic, source where given) is sampled once: a second row
-    for it is an error naming both rows, whether it repeats the value or contradicts it."""
+    for it is an error naming both rows, whether it repeats the value or contradicts it, and the
+    file's other columns that tell the two apart (a run's ``phase``, say: several series in one)."""
     key = ["time", "region", *(c for c in OPTIONAL_COLUMNS if c in table.columns)]
     again = _first_bad(table.duplicated(key, keep="first"))
     if again is None:
@@ -160,8 +171,12 @@ def _check_one_sample_each(table: pd.DataFrame, source: str) -> None:
     row = table.iloc[again]
     first = _first_bad((table[key] == row[key]).all(axis=1))
     what = " ".join(str(row[c]) for c in key[2:])
+    apart = [c for c in raw.columns
+             if c not in table.columns and not _same(raw[c].iloc[first], raw[c].iloc[again])]
     raise InputError(f"a second sample of {row['region']} at {row['time'].isoformat()}"
-                     + (f" ({what})" if what else "") + f"; the first is row {first + 1}",
+                     + (f" ({what})" if what else "") + f"; the first is row {first + 1}"
+                     + (f": the table holds several series (told apart by {', '.join(apart)}); give one"
+                        if apart else ""),
                      source=source, where=f"row {again + 1}")
 
 
