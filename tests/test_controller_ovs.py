@@ -262,7 +262,7 @@ def test_bad_options_exit_2_with_one_line(ovs, workdir):
         (["--region-map", str(workdir / "nope.json")], "nope.json"),
         (["--api", "localhost"], "--api"),
         (["--clock-start", "25:99"], "--clock-start"),
-        (["--directive", str(workdir / "huge.json")], "huge.json: rows[0].cap_kbps: 10000000000 x"),
+        (["--directive", str(workdir / "huge.json")], "huge.json: rows[0].cap_kbps"),
         (["--directive", str(workdir / "d.json"), "--rate-scale", "1e300"], "1e+304 kbit/s"),
         (["--rate-scale", "inf"], "--rate-scale"),
         (["--rate-scale", "nan"], "--rate-scale"),
