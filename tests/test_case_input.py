@@ -127,3 +127,13 @@ def test_case_directive_date_before_detection(tmp_path, command) -> None:
 def test_case_directive_date_on_detection_day_is_accepted() -> None:
     c = case_from_data({"platform": "P", "detected": "2025-02-20", "directive_date": "2025-02-20"})
     assert c.directive_date == date(2025, 2, 20)
+
+
+@pytest.mark.parametrize(("fields", "field", "reason"), [
+    ("directive_date: 2025-11-01\ndirective_received: 2025-10-30\n", "directive_received",
+     "2025-10-30 is before directive_date 2025-11-01"),
+    ("as_of: 2025-01-01\n", "as_of", "2025-01-01 is before detected 2025-02-20"),
+])
+def test_case_dates_out_of_their_order(tmp_path, fields, field, reason) -> None:
+    path = _case(tmp_path, "detected: 2025-02-20\n" + fields)
+    _one_line_error(run_cli("case", "timeline", path), f"{path}: {field}: ", reason)

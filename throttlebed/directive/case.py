@@ -220,6 +220,24 @@ class Case(_Model):
                              "a directive cannot precede detection")
         return value
 
+    @field_validator("directive_received")
+    @classmethod
+    def _received_after_dated(cls, value: date | None, info: ValidationInfo) -> date | None:
+        dated = info.data.get("directive_date")
+        if value is not None and dated is not None and value < dated:
+            raise ValueError(f"{value.isoformat()} is before directive_date {dated.isoformat()}: a directive "
+                             "is received on or after the day it is dated")
+        return value
+
+    @field_validator("as_of")
+    @classmethod
+    def _as_of_after_detection(cls, value: date | None, info: ValidationInfo) -> date | None:
+        detected = info.data.get("detected")
+        if value is not None and detected is not None and value < detected:
+            raise ValueError(f"{value.isoformat()} is before detected {detected.isoformat()}: there is no "
+                             "case to report on yet")
+        return value
+
     @field_validator("stage_schedule")
     @classmethod
     def _schedule_in_order(cls, value: tuple[StageStep, ...]) -> tuple[StageStep, ...]:
