@@ -174,3 +174,46 @@ def test_shutdown_ends_waiting_and_answering_connections(api):
         with contextlib.suppress(ConnectionResetError):  # a reset counts too: nothing is left waiting
             _answer(s)  # closed by the server
     assert threading.active_count() <= before
+
+
+def _put(port: int, body: bytes, length: bytes | None = None) -> tuple[int, dict]:
+    head = (b"PUT /directive HTTP/1.1\r\nHost: x\r\n" + AUTH.encode() + b"Content-Length: "
+            + (length if length is not None else str(len(body)).encode()) + b"\r\n\r\n")
+    answer = _answer(_connect(port, head + body))
+    return _status(answer), json.loads(answer.split(b"\r\n\r\n", 1)[1] or b"{}")
+
+
+@pytest.mark.parametrize(("body", "words"), [
+    (json.dumps(DATA).replace('"peak_kbps": ', '"peak_kbps": Infinity, "_": ', 1), "rows[0]"),
+    (json.dumps(dict(DATA, rows=[dict(DATA["rows"][0], peak_kbps=1e400)])), "rows[0].peak_kbps"),
+    (json.dumps(dict(DATA, rows=[dict(DATA["rows"][0], cap_kbps=0)])).replace(
+        '"cap_kbps": 0', '"cap_kbps": ' + "9" * 5000), "not valid JSON"),
+    ("[" * 200_000 + "]" * 200_000, "nested too deeply"),
+])
+def test_put_bodies_that_cannot_be_a_directive_are_400_and_change_nothing(api, body, words):
+    st, _, port = api(max_body_bytes=1 << 20)
+    before = st.directive
+    status, reply = _put(port, body.encode())
+    assert status == 400 and words in reply["error"], reply
+    assert st.directive == before
+
+
+def test_a_content_length_of_unicode_digits_is_refused(api):
+    _, _, port = api()
+    status, reply = _put(port, b"{}", length="\u00b2".encode())
+    assert status == 400 and "byte count" in reply["error"]
+
+
+@pytest.mark.parametrize("method", ["POST", "PATCH", "OPTIONS", "TRACE"])
+def test_other_methods_are_405_in_json(api, method):
+    _, _, port = api()
+    answer = _answer(_connect(port, f"{method} /directive HTTP/1.1\r\nHost: x\r\n\r\n".encode()))
+    assert _status(answer) == 405 and b"Allow: GET, PUT, DELETE" in answer
+    assert "not a method of this API" in json.loads(answer.split(b"\r\n\r\n", 1)[1])["error"]
+
+
+def test_a_garbled_request_line_is_answered_in_json(api):
+    _, _, port = api()
+    answer = _answer(_connect(port, b"GET / HTTP/9.9\r\nHost: x\r\n\r\n"))
+    assert _status(answer) == 505 and b"application/json" in answer
+    assert json.loads(answer.split(b"\r\n\r\n", 1)[1])["error"]

@@ -129,6 +129,18 @@ class _Handler(BaseHTTPRequestHandler):
     def _json(self, reply: ApiReply, headers: dict[str, str] | None = None) -> None:
         self._send(reply.status, json.dumps(reply.body, indent=2) + "\n", "application/json", headers)
 
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        """The stdlib's own refusals (a bad request line, an unknown method) as JSON like ours."""
+        self.close_connection = True
+        self.request_version = self.protocol_version  # a status line even before the version was read
+        self._json(ApiReply(code, {"error": message or HTTPStatus(code).phrase}))
+
+    def _method_not_allowed(self) -> None:
+        self._json(ApiReply(405, {"error": f"{self.command} is not a method of this API: GET, and PUT or "
+                                           "DELETE on /directive"}), {"Allow": "GET, PUT, DELETE"})
+
+    do_POST = do_PATCH = do_OPTIONS = do_HEAD = do_TRACE = do_CONNECT = _method_not_allowed
+
     def _error(self, status: int, message: str) -> None:
         self._json(ApiReply(status, {"error": message}),
                    {"WWW-Authenticate": 'Bearer realm="throttlebed"'} if status == 401 else None)
@@ -166,7 +178,7 @@ class _Handler(BaseHTTPRequestHandler):
         if text is None:
             self._error(411, "a Content-Length is required")
             return None
-        if not text.strip().isdigit():
+        if not (text.strip().isascii() and text.strip().isdigit()):  # "²" is a digit to Python
             self._error(400, f"Content-Length {text!r} is not a byte count")
             return None
         length = int(text)

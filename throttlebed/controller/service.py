@@ -86,8 +86,10 @@ class DirectiveService:
             return refusal
         try:
             data = json.loads(body.decode("utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        except (UnicodeDecodeError, ValueError) as e:  # also an integer of more than 4300 digits
             return ApiReply(400, {"error": f"request body: not valid JSON: {e}"})
+        except RecursionError:
+            return ApiReply(400, {"error": "request body: nested too deeply to read"})
         try:
             new = check_enforceable(directive_from_data(data, source="request body"), "request body",
                                     self.rate_scale, self.burst_s)

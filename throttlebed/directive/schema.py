@@ -52,7 +52,7 @@ RowDirection = Literal["down", "up", "sum"]
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class PeakMethod(_Model):
