@@ -13,7 +13,9 @@ the file, the row (1-based, header not counted) and the field.
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -83,6 +85,21 @@ def _first_bad(mask: pd.Series | np.ndarray) -> int | None:
     return int(idx[0]) if len(idx) else None
 
 
+def _numbers(values: pd.Series) -> pd.Series:
+    """A column as floats, what is not a number NaN (also an integer too large for a float)."""
+    try:
+        return pd.to_numeric(values, errors="coerce").astype(float)
+    except OverflowError:
+        return pd.Series([_float_or_nan(v) for v in values], index=values.index, dtype=float)
+
+
+def _float_or_nan(value: Any) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError, OverflowError):
+        return math.nan
+
+
 def _booleans(values: pd.Series) -> np.ndarray:
     """Where a column holds true/false rather than numbers (a Parquet boolean column, say)."""
     if pd.api.types.is_bool_dtype(values):
@@ -106,7 +123,7 @@ def validate_measurements(df: pd.DataFrame, source: str = "<table>") -> pd.DataF
                          where=f"row {i + 1}.region")
     out["region"] = region.astype(str)
     raw = df["kbps"].reset_index(drop=True)
-    kbps = pd.to_numeric(raw, errors="coerce").astype(float)
+    kbps = _numbers(raw)
     i = _first_bad(~np.isfinite(kbps.to_numpy()) | (kbps.to_numpy() < 0) | _booleans(raw))
     if i is not None:
         value = raw.iloc[i]
@@ -145,9 +162,17 @@ def read_measurements(path: str | Path) -> pd.DataFrame:
         raise InputError(f"cannot read table: {reason}", source=str(p)) from None
     if df.empty:
         raise InputError("the table has no rows", source=str(p))
+    _check_columns_once(df, str(p))
     table = validate_measurements(df, source=str(p))
     _check_one_sample_each(table, df.reset_index(drop=True), str(p))
     return table
+
+
+def _check_columns_once(df: pd.DataFrame, source: str) -> None:
+    """A column of the table named twice (pandas reads the second of ``kbps`` as ``kbps.1``)."""
+    for name in (*REQUIRED_COLUMNS, *OPTIONAL_COLUMNS):
+        if name in df.columns and f"{name}.1" in df.columns:
+            raise InputError(f"the column {name} is given twice", source=source, where="header")
 
 
 def _same(a: object, b: object) -> bool:

@@ -31,7 +31,8 @@ def read_text(path: str | Path) -> str:
 
 
 class _Loader(yaml.SafeLoader):
-    """YAML's safe loader, whose impossible dates (2026-02-30) are errors at their line."""
+    """YAML's safe loader, whose impossible dates (2026-02-30) and unreadable numbers are errors at
+    their line."""
 
     def construct_yaml_timestamp(self, node: yaml.Node) -> Any:
         try:
@@ -41,7 +42,16 @@ class _Loader(yaml.SafeLoader):
                 None, None, f"{node.value} is not a date or time ({e})", node.start_mark) from None
 
 
+    def construct_yaml_int(self, node: yaml.Node) -> Any:
+        try:
+            return super().construct_yaml_int(node)
+        except ValueError as e:  # e.g. more digits than Python converts (4300)
+            raise yaml.constructor.ConstructorError(
+                None, None, f"cannot read the number ({e})", node.start_mark) from None
+
+
 _Loader.add_constructor("tag:yaml.org,2002:timestamp", _Loader.construct_yaml_timestamp)
+_Loader.add_constructor("tag:yaml.org,2002:int", _Loader.construct_yaml_int)
 
 
 def parse_yaml(text: str, source: str | None = None) -> Any:
@@ -70,6 +80,8 @@ def read_json(path: str | Path) -> Any:
         raise InputError(f"not valid JSON: {e.msg}", source=str(path), where=f"line {e.lineno}") from None
     except RecursionError:
         raise InputError("nested too deeply to read", source=str(path)) from None
+    except ValueError as e:  # an integer of more than 4300 digits
+        raise InputError(f"cannot read a value: {e}", source=str(path)) from None
 
 
 def _format_loc(loc: tuple[Any, ...]) -> str:
