@@ -64,9 +64,51 @@ def demand_from_table(table: pd.DataFrame, path: str) -> Demand:
         interval_s = infer_sampling_interval_s(stats)
         if 86400 % interval_s:
             raise InputError(f"the sampling interval {interval_s:g} s does not divide the day", where="time")
+        check_sampled_regularly(table, interval_s)
     except InputError as e:
         raise e.located(str(path)) from None
     return Demand(str(path), stats, interval_s, demand_days(stats))
+
+
+def check_regions_sampled(demand: Demand, regions: list[str]) -> None:
+    """Every region of a replayed run has samples: a region without any would be replayed as a
+    region without demand, and its cells would pass untested."""
+    missing = sorted(set(regions) - set(demand.stats["region"]))
+    if missing:
+        shown = ", ".join(missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
+        raise InputError(f"no platform downstream sample of {shown}, a region of the run",
+                         source=demand.source, where="region")
+
+
+def check_sampled_regularly(table: pd.DataFrame, interval_s: float) -> None:
+    """Replay reads each sample as its interval's demand, so the platform's downstream samples must
+    lie on the grid of the table's sampling interval and follow each other without a gap within a
+    region's day: an off-grid time or a gap (samples of a longer interval among shorter ones, an
+    outage) would be replayed as demand nobody measured. The first such row is an InputError."""
+    rows = table
+    if "traffic" in rows.columns:
+        rows = rows[rows["traffic"] == "platform"]
+    if "direction" in rows.columns:
+        rows = rows[rows["direction"] == "down"]  # the index stays the file's row - 1
+    since_midnight_s = (rows["time"] - rows["time"].dt.normalize()).dt.total_seconds()
+    steps = since_midnight_s / interval_s
+    off = np.flatnonzero(np.abs(steps - np.round(steps)).to_numpy() > 1e-6)
+    if len(off):
+        i = rows.index[off[0]]
+        raise InputError(f"{rows.at[i, 'time']:%Y-%m-%d %H:%M:%S} is off the {interval_s:g} s grid the "
+                         "other samples keep", where=f"row {i + 1}.time")
+    ordered = rows.assign(_day=rows["time"].dt.normalize())
+    ordered = ordered.sort_values(["region", "_day", "time"], kind="stable")
+    gap = ordered["time"].diff().dt.total_seconds().to_numpy() > interval_s + 1e-6
+    same_day = (ordered["region"] == ordered["region"].shift()) & (ordered["_day"] == ordered["_day"].shift())
+    first = np.flatnonzero(gap & same_day.to_numpy())
+    if len(first):
+        i, before = ordered.index[first[0]], ordered.index[first[0] - 1]
+        region, t0, t1 = ordered.at[i, "region"], ordered.at[before, "time"], ordered.at[i, "time"]
+        raise InputError(f"no sample of {region} between {t0:%H:%M:%S} (row {before + 1}) and {t1:%H:%M:%S}, "
+                         f"where the statistics are sampled every {interval_s:g} s: replaying would read "
+                         "the gap as no demand (fill it, with 0 where the platform carried nothing)",
+                         where=f"row {i + 1}")
 
 
 def _periods_of(directive: Directive | None, periods: PeriodSet | None) -> list[Period]:

@@ -32,7 +32,14 @@ from throttlebed.errors import RunFailure
 from throttlebed.experiments import impact as I
 from throttlebed.experiments import verdict as V
 from throttlebed.experiments.backends import Backend, DayRun, get_backend
-from throttlebed.experiments.demand import Demand, load_demand, replay_days, replay_errors, replay_sessions
+from throttlebed.experiments.demand import (
+    Demand,
+    check_regions_sampled,
+    load_demand,
+    replay_days,
+    replay_errors,
+    replay_sessions,
+)
 from throttlebed.experiments.junit import write_junit
 from throttlebed.experiments.report import render_report
 from throttlebed.experiments.result import (
@@ -75,6 +82,7 @@ def _replayed(scenario: Scenario, demand: Demand | None, given: Directive | None
     """The scenario as run (sampling interval and first day of the statistics) and its days."""
     if demand is None:
         return scenario, [scenario.day]  # type: ignore[list-item]
+    check_regions_sampled(demand, scenario.region_list())
     periods = scenario.period_set() if scenario.periods else None
     days = replay_days(demand, backend_name, scenario.demand.day if scenario.demand else None, given, periods)
     b = scenario.backend.model_copy(update={"sampling_interval_s": demand.interval_s})

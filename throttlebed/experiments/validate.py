@@ -105,6 +105,11 @@ def validate(directive_path: Path, stats_path: Path, *, case_path: Path | None =
     try:
         result = runner.execute(scenario, backend, seed=seed, work_dir=tmp / "work", step=step, quiet=quiet,
                                 directive=enforced, demand=demand)
+    except InputError as e:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if e.where == "demand.day":  # the scenario's demand.day is this command's --day
+            raise InputError(e.reason, where="--day") from None
+        raise
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
