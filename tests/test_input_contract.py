@@ -120,9 +120,8 @@ def test_a_cap_no_meter_carries_is_refused_by_check(tmp_path: Path) -> None:
 
 def test_statistics_too_large_to_replay_are_refused_before_anything_is_written(tmp_path: Path) -> None:
     stats = tmp_path / "huge.csv"
-    stats.write_text("time,region,kbps\n2026-03-02T00:00:00,KZ-75,1000000000000\n"
-                     "2026-03-02T00:01:00,KZ-75,2000000000000\n2026-03-02T12:00:00,KZ-75,3000000000000\n"
-                     "2026-03-02T12:01:00,KZ-75,1000\n")
+    stats.write_text("time,region,kbps\n2026-03-02T00:00:00,KZ-75,2000000000000\n"
+                     "2026-03-02T12:00:00,KZ-75,3000000000000\n")
     directive = tmp_path / "d.yaml"
     directive.write_text("platform: ExampleTube\nplatform_prefixes: [203.0.113.0/24]\nstage: 50\nrows:\n"
                          "- {region: KZ-75, period: '00:00-12:00', peak_kbps: 2.0e+12, cap_kbps: 1000000}\n"
@@ -217,3 +216,69 @@ def test_a_table_of_several_series_says_which_columns_tell_them_apart(tmp_path: 
     pd.DataFrame(rows).to_parquet(stats)
     res = run_cli("directive", "derive", "--stats", stats, "--periods", "00:00-24:00", "--stage", "50")
     _one_line_error(res, str(stats), "row 3", "the first is row 1", "told apart by phase")
+
+
+def _directive_text(peak: str = "1719.0", cap: str = "859") -> str:
+    return ("platform: ExampleTube\nplatform_prefixes: [203.0.113.0/24]\nstage: 50\nrows:\n"
+            f"- {{region: KZ-75, period: '00:00-12:00', peak_kbps: {peak}, cap_kbps: {cap}}}\n"
+            "- {region: KZ-75, period: '12:00-24:00', peak_kbps: 1100.0, cap_kbps: 550}\n")
+
+
+@pytest.mark.parametrize(("name", "text", "names"), [
+    ("inf.yaml", _directive_text(peak=".inf"), ["rows[0].peak_kbps"]),
+    ("digits.yaml", _directive_text(cap="9" * 5000), ["line 5", "cannot read the number"]),
+    ("digits.json", '{"stage": ' + "9" * 5000 + "}", ["line 1", "cannot read the number"]),
+])
+def test_numbers_no_directive_can_hold(tmp_path: Path, name: str, text: str, names: list[str]) -> None:
+    path = tmp_path / name
+    path.write_text(text)
+    _one_line_error(run_cli("directive", "check", path), str(path), *names)
+
+
+@pytest.mark.parametrize(("text", "names"), [
+    ("time,region,kbps\n2026-03-02T00:00:00,KZ-75,1" + "0" * 309 + "\n", ["row 1.kbps"]),
+    ("time,region,kbps,kbps\n2026-03-02T00:00:00,KZ-75,1,0\n", ["header", "kbps is given twice"]),
+])
+def test_statistics_columns_that_cannot_be_read_as_one_number(tmp_path: Path, text: str,
+                                                              names: list[str]) -> None:
+    stats = tmp_path / "s.csv"
+    stats.write_text(text)
+    res = run_cli("directive", "derive", "--stats", stats, "--periods", "00:00-24:00", "--stage", "50")
+    _one_line_error(res, str(stats), *names)
+
+
+def _minutes(rows: list[tuple[int, int]]) -> str:
+    """Statistics of KZ-75 at the given (minute of the day, second) times."""
+    lines = [f"2026-03-02T{m // 60:02d}:{m % 60:02d}:{s:02d},KZ-75,{1000 + m % 7}\n" for m, s in rows]
+    return "time,region,kbps\n" + "".join(lines)
+
+
+@pytest.mark.parametrize(("times", "where", "reason"), [
+    ([(m, 0) for m in range(720)] + [(m, 0) for m in range(720, 1440, 5)], "row 722",
+     "no sample of KZ-75 between 12:00:00 (row 721) and 12:05:00"),
+    ([(m, 7 if m == 300 else 0) for m in range(1440)], "row 301.time", "off the 60 s grid"),
+])
+def test_statistics_replayed_only_when_sampled_regularly(tmp_path: Path, times: list[tuple[int, int]],
+                                                         where: str, reason: str) -> None:
+    stats, directive, out = tmp_path / "s.csv", tmp_path / "d.yaml", tmp_path / "out"
+    stats.write_text(_minutes(times))
+    directive.write_text(_directive_text())
+    res = run_cli("validate", directive, "--stats", stats, "--out", out, "--quiet")
+    _one_line_error(res, str(stats), where, reason)
+    assert not out.exists()
+
+
+def test_a_replayed_run_needs_samples_of_its_regions(tmp_path: Path) -> None:
+    stats = _minutes([(m, 0) for m in range(0, 1440, 10)]).replace("KZ-75", "KZ-11")
+    (tmp_path / "stats.csv").write_text(stats)
+    scenario = _scenario(tmp_path).read_text().replace("day: 2026-03-02\n", "demand: {stats: stats.csv}\n")
+    (tmp_path / "sc.yaml").write_text(scenario)
+    res = run_cli("run", tmp_path / "sc.yaml", "--out", tmp_path / "out", "--quiet")
+    _one_line_error(res, "stats.csv", "region", "no platform downstream sample of KZ-75")
+
+
+def test_validate_names_its_own_day_option(tmp_path: Path) -> None:
+    res = run_cli("validate", EXAMPLES / "directive.yaml", "--stats", EXAMPLES / "stats.csv",
+                  "--day", "2026-03-09", "--out", tmp_path / "out", "--quiet")
+    _one_line_error(res, "--day", "2026-03-09 is not a day of the statistics")
+    assert not (tmp_path / "out").exists()
