@@ -40,14 +40,15 @@ class Demand:
     days: list[date]
 
 
-def platform_downstream(stats: pd.DataFrame) -> pd.DataFrame:
-    """The platform's downstream samples of a validated statistics table."""
+def platform_downstream(stats: pd.DataFrame, *, keep_rows: bool = False) -> pd.DataFrame:
+    """The platform's downstream samples of a validated statistics table (``keep_rows``: indexed
+    by their rows in the table, else numbered afresh)."""
     df = stats
     if "traffic" in df.columns:
         df = df[df["traffic"] == "platform"]
     if "direction" in df.columns:
         df = df[df["direction"] == "down"]
-    return df.reset_index(drop=True)
+    return df if keep_rows else df.reset_index(drop=True)
 
 
 def load_demand(path: str | Path) -> Demand:
@@ -85,11 +86,7 @@ def check_sampled_regularly(table: pd.DataFrame, interval_s: float) -> None:
     lie on the grid of the table's sampling interval and follow each other without a gap within a
     region's day: an off-grid time or a gap (samples of a longer interval among shorter ones, an
     outage) would be replayed as demand nobody measured. The first such row is an InputError."""
-    rows = table
-    if "traffic" in rows.columns:
-        rows = rows[rows["traffic"] == "platform"]
-    if "direction" in rows.columns:
-        rows = rows[rows["direction"] == "down"]  # the index stays the file's row - 1
+    rows = platform_downstream(table, keep_rows=True)  # indexed by the file's row - 1
     since_midnight_s = (rows["time"] - rows["time"].dt.normalize()).dt.total_seconds()
     steps = since_midnight_s / interval_s
     off = np.flatnonzero(np.abs(steps - np.round(steps)).to_numpy() > 1e-6)
