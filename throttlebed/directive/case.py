@@ -175,6 +175,14 @@ def _item_error(title: str, loc: tuple[int | str, ...], reason: str, value: Any)
     return ValidationError.from_exception_data(title, [InitErrorDetails(type=error, loc=loc, input=value)])
 
 
+def _not_before_field(value: date | None, info: ValidationInfo, earlier: str, why: str) -> date | None:
+    """``value`` unless it falls before the case's field ``earlier`` (validated before it)."""
+    other = info.data.get(earlier)
+    if value is not None and other is not None and value < other:
+        raise ValueError(f"{value.isoformat()} is before {earlier} {other.isoformat()}: {why}")
+    return value
+
+
 class Case(_Model):
     """A case: the platform, what happened when, and the details the Appendix 1-3 documents need."""
 
@@ -214,29 +222,18 @@ class Case(_Model):
     @field_validator("directive_date")
     @classmethod
     def _directive_after_detection(cls, value: date | None, info: ValidationInfo) -> date | None:
-        detected = info.data.get("detected")
-        if value is not None and detected is not None and value < detected:
-            raise ValueError(f"{value.isoformat()} is before detected {detected.isoformat()}: "
-                             "a directive cannot precede detection")
-        return value
+        return _not_before_field(value, info, "detected", "a directive cannot precede detection")
 
     @field_validator("directive_received")
     @classmethod
     def _received_after_dated(cls, value: date | None, info: ValidationInfo) -> date | None:
-        dated = info.data.get("directive_date")
-        if value is not None and dated is not None and value < dated:
-            raise ValueError(f"{value.isoformat()} is before directive_date {dated.isoformat()}: a directive "
-                             "is received on or after the day it is dated")
-        return value
+        return _not_before_field(value, info, "directive_date",
+                                 "a directive is received on or after the day it is dated")
 
     @field_validator("as_of")
     @classmethod
     def _as_of_after_detection(cls, value: date | None, info: ValidationInfo) -> date | None:
-        detected = info.data.get("detected")
-        if value is not None and detected is not None and value < detected:
-            raise ValueError(f"{value.isoformat()} is before detected {detected.isoformat()}: there is no "
-                             "case to report on yet")
-        return value
+        return _not_before_field(value, info, "detected", "there is no case to report on yet")
 
     @field_validator("stage_schedule")
     @classmethod
