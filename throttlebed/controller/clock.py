@@ -10,7 +10,7 @@ import re
 from datetime import UTC, date, datetime
 
 from throttlebed.directive.cap_table import minute_of_day
-from throttlebed.directive.periods import KZ_TZ
+from throttlebed.directive.periods import kz_local
 from throttlebed.errors import InputError
 from throttlebed.timescale import EmulatedClock
 
@@ -21,7 +21,7 @@ _HHMM_RE = re.compile(r"^(\d{1,2}):(\d{2})$")
 
 def kz_now() -> datetime:
     """The real local Kazakh time now, naive."""
-    return datetime.now(UTC).astimezone(KZ_TZ).replace(tzinfo=None)
+    return kz_local(datetime.now(UTC))
 
 
 def parse_clock_start(text: str, today: date | None = None) -> datetime:
@@ -39,6 +39,7 @@ def parse_clock_start(text: str, today: date | None = None) -> datetime:
     except ValueError:
         raise InputError(f"clock start {text!r} is neither HH:MM nor an ISO date-time",
                          where="--clock-start") from None
-    if t.tzinfo is not None:
-        t = t.astimezone(KZ_TZ).replace(tzinfo=None)
-    return t
+    try:
+        return kz_local(t)
+    except ValueError as e:
+        raise InputError(f"clock start {text!r}: {e}", where="--clock-start") from None

@@ -56,7 +56,7 @@ from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from throttlebed.directive.applicability import Finding, applicability_findings
 from throttlebed.directive.calendar import WorkCalendar, kz_calendar
-from throttlebed.directive.periods import KZ_TZ
+from throttlebed.directive.periods import kz_local
 from throttlebed.directive.schema import StageReading
 from throttlebed.directive.terms import add_calendar_days, add_months, add_working_days
 from throttlebed.errors import InputError
@@ -85,16 +85,6 @@ ITEMS: dict[str, str] = {
 
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-def kz_local(t: datetime) -> datetime:
-    """``t`` as naive local Kazakh time (UTC+5): a time with a UTC offset is converted, a naive one kept."""
-    if t.tzinfo is None:
-        return t
-    try:
-        return t.astimezone(KZ_TZ).replace(tzinfo=None)
-    except OverflowError:
-        raise ValueError(f"{t.isoformat()} in UTC+5 falls outside the calendar (years 1-9999)") from None
 
 
 def local_time_input(value: Any) -> Any:

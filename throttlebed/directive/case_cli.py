@@ -18,10 +18,10 @@ from throttlebed.directive.case import (
     ReportTerm,
     Timeline,
     compute_timeline,
-    kz_local,
     labelled,
     load_case,
 )
+from throttlebed.directive.periods import kz_local
 from throttlebed.directive.terms import add_calendar_days, add_months, add_months_clamped, add_working_days
 from throttlebed.errors import InputError
 

@@ -22,6 +22,16 @@ KZ_UTC_OFFSET = timedelta(hours=5)
 """Kazakhstan has used a single zone, UTC+5, since 1 March 2024."""
 KZ_TZ = timezone(KZ_UTC_OFFSET, "UTC+05:00")
 
+
+def kz_local(t: datetime) -> datetime:
+    """``t`` as naive local Kazakh time (UTC+5): a time with a UTC offset is converted, a naive one kept."""
+    if t.tzinfo is None:
+        return t
+    try:
+        return t.astimezone(KZ_TZ).replace(tzinfo=None)
+    except OverflowError:
+        raise ValueError(f"{t.isoformat()} in UTC+5 falls outside the calendar (years 1-9999)") from None
+
 _PERIOD_RE = re.compile(r"^\s*(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})\s*$")
 
 
