@@ -21,7 +21,7 @@ from throttlebed.directive.regions import is_region, region_codes
 from throttlebed.directive.schema import Stage
 from throttlebed.errors import InputError
 from throttlebed.experiments.tolerances import Tolerances
-from throttlebed.sim.load import LoadProfile, expected_sessions_per_day
+from throttlebed.sim.load import MAX_SESSIONS_PER_DAY, LoadProfile, expected_sessions_per_day
 from throttlebed.timescale import MAX_TIME_SCALE, check_time_scale
 from throttlebed.validation import model_from_data, read_yaml
 
@@ -38,7 +38,6 @@ MAX_SIZE_KBIT = 8e8  # 100 GB
 MAX_RATE_KBPS = 1e7  # 10 Gbit/s
 MAX_SEED = 2**32 - 1
 FIRST_DAY, LAST_DAY = date(1678, 1, 1), date(2261, 12, 31)  # the days a table's time column can hold
-MAX_SESSIONS_PER_DAY = 20_000_000  # the national day at users_scale 1 is ~17.6 M (~5 GB in the sim)
 
 
 class _Model(BaseModel):

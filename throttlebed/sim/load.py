@@ -46,6 +46,7 @@ from throttlebed.sim.diurnal import (
 from throttlebed.validation import model_from_data
 
 SESSION_COLUMNS = ("start_s", "region", "size_kbit", "access_kbps", "transport", "traffic")
+MAX_SESSIONS_PER_DAY = 20_000_000  # one run's day, drawn or replayed: national at users_scale 1 is ~17.6 M
 
 
 class LoadProfile(BaseModel):

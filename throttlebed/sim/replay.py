@@ -31,7 +31,7 @@ from scipy.stats import norm
 
 from throttlebed.errors import InputError
 from throttlebed.sim.fluid import run_fluid
-from throttlebed.sim.load import LoadProfile
+from throttlebed.sim.load import MAX_SESSIONS_PER_DAY, LoadProfile
 
 SECONDS_PER_DAY = 86400.0
 FIT_ROUNDS = 10
@@ -39,7 +39,6 @@ FIT_DAMPING = 0.7  # each round corrects this power of target / produced (a full
 MAX_SPAN_INTERVALS = 0.5  # drawn sizes last at most half an interval at the access rate (less spill)
 MIN_PEAK_SHARE = 0.05
 _FIT_CLIP = (0.5, 2.0)
-MAX_REPLAYED_SESSIONS_PER_DAY = 20_000_000  # as a synthetic day's bound: ~5 GB in the simulation
 
 
 @dataclass(frozen=True)
@@ -148,11 +147,11 @@ def platform_down_kbps(measurements: pd.DataFrame, day: date, regions: list[str]
 def _check_replayable(demand: ReplayDemand, volume_kbit: np.ndarray, sessions_per_kbit: float) -> None:
     """Refuse a day whose statistics would take more sessions than one run holds."""
     expected = float(volume_kbit.sum()) * sessions_per_kbit
-    if expected > MAX_REPLAYED_SESSIONS_PER_DAY:
+    if expected > MAX_SESSIONS_PER_DAY:
         region, interval = np.unravel_index(int(np.argmax(volume_kbit)), volume_kbit.shape)
         raise InputError(
             f"replaying {demand.day.isoformat()} would take ~{expected:.3g} sessions, more than the "
-            f"{MAX_REPLAYED_SESSIONS_PER_DAY:.3g} one run holds (the largest sample: "
+            f"{MAX_SESSIONS_PER_DAY:.3g} one run holds (the largest sample: "
             f"{demand.target_kbps[region, interval]:.6g} kbit/s in {demand.regions[region]})", where="kbps")
 
 
