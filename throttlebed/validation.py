@@ -8,6 +8,7 @@ field, then the reason.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -34,24 +35,23 @@ class _Loader(yaml.SafeLoader):
     """YAML's safe loader, whose impossible dates (2026-02-30) and unreadable numbers are errors at
     their line."""
 
-    def construct_yaml_timestamp(self, node: yaml.Node) -> Any:
+
+def _at_its_line(tag: str, what: Callable[[yaml.Node, ValueError], str]) -> None:
+    """Make the safe loader's constructor of ``tag`` report a value it cannot build (a ValueError) as
+    a YAML error at the node's line, ``what`` saying why."""
+    construct = yaml.SafeLoader.yaml_constructors[tag]
+
+    def marked(loader: yaml.SafeLoader, node: yaml.Node) -> Any:
         try:
-            return super().construct_yaml_timestamp(node)
+            return construct(loader, node)
         except ValueError as e:
-            raise yaml.constructor.ConstructorError(
-                None, None, f"{node.value} is not a date or time ({e})", node.start_mark) from None
+            raise yaml.constructor.ConstructorError(None, None, what(node, e), node.start_mark) from None
+
+    _Loader.add_constructor(tag, marked)
 
 
-    def construct_yaml_int(self, node: yaml.Node) -> Any:
-        try:
-            return super().construct_yaml_int(node)
-        except ValueError as e:  # e.g. more digits than Python converts (4300)
-            raise yaml.constructor.ConstructorError(
-                None, None, f"cannot read the number ({e})", node.start_mark) from None
-
-
-_Loader.add_constructor("tag:yaml.org,2002:timestamp", _Loader.construct_yaml_timestamp)
-_Loader.add_constructor("tag:yaml.org,2002:int", _Loader.construct_yaml_int)
+_at_its_line("tag:yaml.org,2002:timestamp", lambda node, e: f"{node.value} is not a date or time ({e})")
+_at_its_line("tag:yaml.org,2002:int", lambda node, e: f"cannot read the number ({e})")  # > 4300 digits
 
 
 def parse_yaml(text: str, source: str | None = None) -> Any:
