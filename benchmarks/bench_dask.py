@@ -25,7 +25,7 @@ from pathlib import Path
 import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from results import write_result  # noqa: E402
+from results import print_figures, write_result  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 SCENARIO = REPO / "throttlebed" / "experiments" / "scenarios" / "national-day.yaml"
@@ -65,8 +65,7 @@ def main() -> None:
                "dask_two_worker_sim_speedup": (round(sim_speedup, 2), "x")}
     shown = [((round(a[0], 1), round(a[1], 1)), (round(b[0], 1), round(b[1], 1))) for a, b in pairs]
     print(f"users_scale {args.users_scale}: ((1 worker: run s, simulated days s), (2 workers: ...)) {shown}")
-    for name, (v, unit) in figures.items():
-        print(f"{name}: {v} {unit}")
+    print_figures(figures)
     if not args.no_write:
         print(write_result("dask_run", figures))
 

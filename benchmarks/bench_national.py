@@ -30,7 +30,7 @@ import pandas as pd
 import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from results import write_result  # noqa: E402
+from results import print_figures, write_result  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 SCENARIO = REPO / "throttlebed" / "experiments" / "scenarios" / "national-day.yaml"
@@ -83,8 +83,7 @@ def main() -> None:
         "sim_national_full_peak_rss_mb": (round(statistics.median(m for _, m in full)), "MB"),
         "sim_national_full_max_cell_diff_pp": (round(diff_pp, 3), "pp"),
     }
-    for name, (v, unit) in figures.items():
-        print(f"{name}: {v} {unit}")
+    print_figures(figures)
     print(f"default runs: {[round(x, 2) for x in default]}; "
           f"full runs: {[(round(w, 1), round(m)) for w, m in full]}")
     if not args.no_write:

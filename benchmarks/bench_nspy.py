@@ -40,7 +40,7 @@ from throttlebed.sim.fluid import run_fluid  # noqa: E402
 from throttlebed.sim.load import LoadProfile, generate_sessions  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from results import write_result  # noqa: E402
+from results import print_figures, write_result  # noqa: E402
 
 REGION = "KZ-75"
 DAY = date(2026, 3, 2)
@@ -132,8 +132,7 @@ def main() -> None:
                "nspy_max_interval_diff_pct": (round(diff_pct, 2), "%"),
                "nspy_sessions": (len(sessions), "sessions"),
                "nspy_packets": (round(packet_kbps.sum() * INTERVAL_S / (PACKET_BYTES * 8 / 1000)), "packets")}
-    for name, (v, unit) in figures.items():
-        print(f"{name}: {v} {unit}")
+    print_figures(figures)
     print(f"cap {cap} kbit/s, fluid {fluid_s:.2f} s, ns.py {nspy_s:.1f} s, plot {PLOT}")
     if not args.no_write:
         print(write_result("nspy", figures))

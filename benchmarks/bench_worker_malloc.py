@@ -20,7 +20,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from results import write_result  # noqa: E402
+from results import print_figures, write_result  # noqa: E402
 
 DASK_VALUE = "65536"  # distributed.nanny.pre-spawn-environ's default
 CHILD = """
@@ -65,8 +65,7 @@ def main() -> None:
                "region_days_dask_malloc_trim_s": (round(trimmed, 2), "s"),
                "region_days_dask_malloc_trim_ratio": (round(ratio, 2), "x")}
     print(f"users_scale {args.users_scale}: (without, with) {[(round(a, 2), round(b, 2)) for a, b in pairs]}")
-    for name, (v, unit) in figures.items():
-        print(f"{name}: {v} {unit}")
+    print_figures(figures)
     if not args.no_write:
         print(write_result("worker_malloc", figures))
 

@@ -64,6 +64,12 @@ def machine() -> dict:
             "kernel": platform.release(), "python": platform.python_version(), "ovs": _ovs_version()}
 
 
+def print_figures(figures: dict[str, tuple[float, str]]) -> None:
+    """Print each figure (NAME -> (value, unit)) on a line of its own."""
+    for name, (v, unit) in figures.items():
+        print(f"{name}: {v} {unit}")
+
+
 def write_result(benchmark: str, figures: dict[str, tuple[float, str]], command: str | None = None,
                  results_dir: Path = RESULTS_DIR) -> Path:
     """Write ``results_dir/<benchmark>.json`` with ``figures`` (NAME -> (value, unit)); return its path."""
